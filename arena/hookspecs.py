@@ -1,0 +1,129 @@
+"""Hook specifications: every point where an attack or defense plugin can act.
+
+Grouped by phase of a node's life. Each hook's first argument is the :class:`~arena.api.NodeContext` of the node
+the plugin instance runs in. Hooks that return a decision use ``firstresult`` (the first non-None answer wins);
+veto hooks collect every answer (any reason rejects). ``docs/plugins.md`` documents each one (a test checks).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from .api import hookspec
+
+if TYPE_CHECKING:
+    from .adversary import Adversary
+    from .api import NodeContext
+    from .sim.network import Packet
+
+
+# -- lifecycle --------------------------------------------------------------------------------------------------
+@hookspec
+def arena_node_start(node: NodeContext) -> None:
+    """The node has started (its Community is running). Set up per-node state here."""
+
+
+@hookspec
+def arena_node_stop(node: NodeContext) -> None:
+    """The battle is ending (or the node crashed). Final bookkeeping; do not send anything."""
+
+
+@hookspec
+def arena_tick(node: NodeContext, now: float) -> None:
+    """Called once per scenario tick (``tick`` seconds, default 1) on every node that has plugins."""
+
+
+@hookspec
+def arena_adversary_ready(node: NodeContext, adversary: Adversary) -> None:
+    """Red plugins only: the adversary capability of this red node (Sybil keys, raw sends, own keys)."""
+
+
+# -- transport --------------------------------------------------------------------------------------------------
+@hookspec
+def arena_outgoing_packet(node: NodeContext, packet: Packet) -> None:
+    """A raw packet is leaving the node. Change ``packet.data``, set ``packet.drop``, add ``packet.delay``
+    (seconds) or raise ``packet.copies`` to duplicate it."""
+
+
+@hookspec
+def arena_incoming_packet(node: NodeContext, packet: Packet) -> None:
+    """A raw packet arrived, before py-ipv8 decodes it. Set ``packet.drop`` or change ``packet.data``."""
+
+
+# -- protocol messages ------------------------------------------------------------------------------------------
+@hookspec
+def arena_outgoing_message(node: NodeContext, message: Any) -> None:
+    """A schema message is about to be sent (an :class:`~arena.messages.OutMessage`): inspect ``message.payload``,
+    replace it, set ``message.drop``, ``message.delay`` or ``message.copies``."""
+
+
+@hookspec
+def arena_incoming_message(node: NodeContext, message: Any) -> None:
+    """A schema message was decoded and authenticated (an :class:`~arena.messages.InMessage`); set
+    ``message.drop`` to ignore it. ``message.sender`` is the sender's public key."""
+
+
+# -- ledger and consensus ---------------------------------------------------------------------------------------
+@hookspec
+def arena_validate_transfer(node: NodeContext, tx: Any) -> str | None:
+    """Extra validation of a transaction the node is about to accept; return a reason to reject it."""
+
+
+@hookspec
+def arena_validate_block(node: NodeContext, block: Any) -> str | None:
+    """Extra validation of a block the node is about to accept; return a reason to reject it."""
+
+
+@hookspec(firstresult=True)
+def arena_propose_block(node: NodeContext, block: Any) -> Any | Literal["withhold"] | None:
+    """The node is leader and built ``block``. Return a replacement block (re-signed by the node for you),
+    ``"withhold"`` to publish nothing, or None to publish it as built."""
+
+
+@hookspec(firstresult=True)
+def arena_cast_vote(node: NodeContext, vote: Any) -> Any | Literal["withhold"] | None:
+    """The node is about to vote for a block. Return another vote, ``"withhold"``, or None."""
+
+
+@hookspec(firstresult=True)
+def arena_fork_choice(node: NodeContext, heads: list[Any]) -> bytes | None:
+    """Choose the head among candidate tips (each a ``Head`` with hash, height, weight); None keeps the rule."""
+
+
+@hookspec(firstresult=True)
+def arena_payment_confirmed(node: NodeContext, payment: Any) -> bool | None:
+    """A merchant asks whether ``payment`` (a ``PaymentStatus``) is confirmed enough to deliver goods.
+    Return True/False to decide, None to leave it to the node's default policy."""
+
+
+# -- peering ----------------------------------------------------------------------------------------------------
+@hookspec
+def arena_admit_peer(node: NodeContext, peer: Any) -> str | None:
+    """A new peer (``PeerInfo``) wants into the peer table; return a reason to refuse it."""
+
+
+@hookspec(firstresult=True)
+def arena_choose_eviction(node: NodeContext, peers: list[Any], newcomer: Any) -> Any | None:
+    """The peer table is full and ``newcomer`` was admitted: return the peer to evict (None: random)."""
+
+
+@hookspec(firstresult=True)
+def arena_select_peers(node: NodeContext, purpose: str, peers: list[Any]) -> list[Any] | None:
+    """Choose which peers to send to for ``purpose`` ("gossip", "query", ...); None keeps the default choice."""
+
+
+# -- payment channels -------------------------------------------------------------------------------------------
+@hookspec
+def arena_channel_sign_update(node: NodeContext, state: Any) -> str | None:
+    """About to countersign a channel state update; return a reason to refuse."""
+
+
+@hookspec(firstresult=True)
+def arena_channel_close(node: NodeContext, channel: Any, states: list[Any]) -> Any | None:
+    """The node closes ``channel`` unilaterally; ``states`` are all signed states it holds (oldest first).
+    Return the state to publish; None publishes the latest (honest)."""
+
+
+@hookspec
+def arena_channel_close_seen(node: NodeContext, channel: Any, close: Any) -> None:
+    """A close of a channel this node (or a client it watches for) is party to appeared on chain."""

@@ -1,0 +1,94 @@
+"""Running a battle end to end: build the world, run it, write ``trace.jsonl`` and ``result.json``, judge."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .plugins import Registry, default_registry
+from .protocols import get_protocol
+from .scenario import Scenario
+from .world import World
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("ipv8-arena", "pyipv8"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def default_out_dir(scenario: Scenario, root: Path = Path("runs")) -> Path:
+    """``runs/<scenario>/<timestamp>/``: the wall clock names the folder only; it never enters the run."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / scenario.name / stamp
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{stamp}-{n}")
+    return path
+
+
+@dataclass
+class RunOutcome:
+    result: dict[str, Any]
+    out_dir: Path | None
+    world: World
+
+
+def run_battle(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    out_dir: Path | None = None,
+    registry: Registry | None = None,
+    red_enabled: bool = True,
+    progress: Callable[[float], None] | None = None,
+    keep_trace: bool = False,
+    cache_signatures: bool = True,
+) -> RunOutcome:
+    """Run ``scenario`` once in the simulator; write the run directory when ``out_dir`` is given."""
+    seed = scenario.seed if seed is None else seed
+    registry = registry or default_registry()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    protocol = get_protocol(scenario.protocol)
+    world = World(scenario, protocol, registry, out_dir, seed, keep_trace=keep_trace, red_enabled=red_enabled,
+                  cache_signatures=cache_signatures)
+    world.trace.header(seed=seed, scenario=scenario.name, scenario_sha256=scenario.digest(), backend="sim",
+                       level=scenario.trace_level, versions=package_versions(), red_enabled=red_enabled)
+    protocol.prepare(world)
+    started = time.perf_counter()
+    world.run(progress)
+    wall = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": seed,
+        "backend": "sim",
+        "virtual_seconds": scenario.duration,
+        "wall_seconds": round(wall, 3),
+        "messages": world.network.stats.as_dict(),
+        "trace_sha256": world.trace.sha256,
+        "trace_events": world.trace.lines,
+        "red_enabled": red_enabled,
+        "plugin_faults": world.plugin_faults,
+    }
+    result.update(protocol.final_state(world))
+    if out_dir is not None:
+        protocol.write_states(world, out_dir)
+        result.update(protocol.judge(out_dir, result))
+        write_result(out_dir, result)
+    return RunOutcome(result, out_dir, world)
+
+
+def write_result(out_dir: Path, result: dict[str, Any]) -> None:
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")

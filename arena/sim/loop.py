@@ -1,0 +1,168 @@
+"""A virtual-time asyncio event loop: runs unmodified py-ipv8 code, but time only moves when nothing is ready.
+
+The loop subclasses :class:`asyncio.BaseEventLoop` so that tasks, futures, ``call_soon`` and friends behave exactly
+as asyncio defines them; only the scheduling core is replaced. Timers live in our own heap ordered by
+``(when, insertion sequence)`` so that equal timestamps fire in FIFO order, which makes runs reproducible.
+Nothing here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import itertools
+from asyncio import events
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: The node (by name) whose code is running right now; set by the simulator around every delivery and timer.
+current_node: contextvars.ContextVar[str | None] = contextvars.ContextVar("arena_current_node", default=None)
+
+
+class SimulationError(RuntimeError):
+    """A failure inside the simulated world (a task raised, a deadlock); names the node where it happened."""
+
+    def __init__(self, message: str, node: str | None = None) -> None:
+        super().__init__(f"{message} (node {node})" if node else message)
+        self.node = node
+
+
+class VirtualLoop(asyncio.BaseEventLoop):
+    """Discrete-event loop: when no callback is ready, the clock jumps to the next timer."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        super().__init__()
+        self._now = float(start)
+        self._timers: list[tuple[float, int, events.TimerHandle]] = []
+        self._seq = itertools.count()
+        self.failures: list[SimulationError] = []
+        self.events_run = 0
+        self.set_exception_handler(self._record_exception)
+
+    # -- clock -------------------------------------------------------------------------------------------------
+    def time(self) -> float:
+        return self._now
+
+    # -- scheduling --------------------------------------------------------------------------------------------
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> events.TimerHandle:
+        self._check_closed()
+        timer = events.TimerHandle(when, callback, args, self, context)
+        heapq.heappush(self._timers, (when, next(self._seq), timer))
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
+
+    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+        """Cancelled timers stay in the heap and are skipped when popped (cheaper than removing them)."""
+
+    def _run_once(self) -> None:
+        """Run every ready callback once; if none is ready, first jump the clock to the earliest timer."""
+        timers = self._timers
+        ready = self._ready  # type: ignore[attr-defined]
+        if not ready:
+            while timers and timers[0][2]._cancelled:  # type: ignore[attr-defined]
+                heapq.heappop(timers)
+            if not timers:
+                if self._stopping:  # type: ignore[attr-defined]
+                    return
+                raise SimulationError("deadlock: nothing is ready and no timer is pending")
+            if timers[0][0] > self._now:
+                self._now = timers[0][0]
+        now = self._now
+        while timers and timers[0][0] <= now:
+            handle = heapq.heappop(timers)[2]
+            if handle._cancelled:  # type: ignore[attr-defined]
+                continue
+            handle._scheduled = False  # type: ignore[attr-defined]
+            ready.append(handle)
+        ntodo = len(ready)
+        self.events_run += ntodo
+        for _ in range(ntodo):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            handle._run()
+
+    def pending_timers(self) -> int:
+        """Number of live timers (for tests and progress display)."""
+        return sum(1 for _, _, h in self._timers if not h._cancelled)  # type: ignore[attr-defined]
+
+    def next_timer_at(self) -> float | None:
+        """Virtual time of the next live timer, or None."""
+        live = [w for w, _, h in self._timers if not h._cancelled]  # type: ignore[attr-defined]
+        return min(live) if live else None
+
+    # -- things BaseEventLoop leaves abstract ------------------------------------------------------------------
+    def _process_events(self, event_list: Any) -> None:
+        """No selector: packets arrive as scheduled callbacks."""
+
+    def _write_to_self(self) -> None:
+        """Single-threaded: nothing to wake."""
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """Run blocking work inline, at the current virtual instant, so results do not depend on thread timing."""
+        self._check_closed()
+        future: asyncio.Future[T] = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting code, as an executor would
+            future.set_exception(exc)
+        return future
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def run_until(self, end: float) -> None:
+        """Advance virtual time to ``end`` (absolute), running everything due before it."""
+        stopper = self.call_at(end, self.stop)
+        try:
+            self.run_forever()
+        finally:
+            stopper.cancel()
+        self._now = max(self._now, end)
+        self.raise_failures()
+
+    def run_for(self, duration: float) -> None:
+        """Advance virtual time by ``duration`` seconds."""
+        self.run_until(self._now + duration)
+
+    def raise_failures(self) -> None:
+        if self.failures:
+            first = self.failures[0]
+            raise first
+
+    def _record_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """An exception escaped a callback or task: remember it with the node it ran for; the run fails."""
+        exc = context.get("exception")
+        if isinstance(exc, asyncio.CancelledError):
+            return
+        node = None
+        for key in ("task", "future", "handle"):
+            obj = context.get(key)
+            ctx = getattr(obj, "_context", None)
+            if isinstance(ctx, contextvars.Context):
+                node = ctx.get(current_node)
+                if node is not None:
+                    break
+        message = context.get("message", "unhandled exception")
+        if exc is not None:
+            message = f"{message}: {type(exc).__name__}: {exc}"
+        err = SimulationError(message, node)
+        err.__cause__ = exc
+        self.failures.append(err)
+        self.stop()
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """There is no executor thread to join."""
+
+
+def run_in_node(node: str, fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn`` with ``current_node`` set, so tasks it creates inherit the node's name for error reports."""
+    ctx = contextvars.copy_context()
+    ctx.run(current_node.set, node)
+    return ctx.run(fn, *args)

@@ -1,0 +1,271 @@
+"""The simulated world of one run: loop, network, trace, and the nodes with their plugins.
+
+The world knows nothing about blockchains: a *protocol* (see :mod:`arena.protocols`) builds each node's
+Community and reads its final state. Everything random comes from streams of the run's seed, and every callback
+of a node runs in that node's context, so a failure names the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ipv8.community import Community
+from ipv8.keyvault.keys import PrivateKey
+
+from .api import NodeContext
+from .keys import node_key
+from .plugins import NodeHooks, Registry, make_context, no_hooks
+from .rng import Streams
+from .scenario import Scenario
+from .sim.endpoint import SimEndpoint
+from .sim.ipv8_patches import VerifyCache, virtual_ipv8
+from .sim.loop import SimulationError, VirtualLoop
+from .sim.network import Address, LinkSpec, Packet, SimNetwork
+from .topology import build_topology
+from .trace import Trace
+from .yamlsource import ScenarioError
+
+if TYPE_CHECKING:
+    from .protocols import Protocol
+
+PORT = 7000
+
+
+def node_address(index: int) -> Address:
+    """Each simulated host has its own loopback-range address (never opened as a socket)."""
+    return (f"127.1.{index // 250}.{index % 250 + 1}", PORT)
+
+
+@dataclass
+class NodeRuntime:
+    """One node of the world: identity, team, endpoint, Community, and its plugins."""
+
+    index: int
+    role: str
+    team: str
+    key: PrivateKey
+    endpoint: SimEndpoint
+    context: NodeContext
+    hooks: NodeHooks
+    community: Community | None = None
+    up: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}{self.index}"
+
+
+class World:
+    def __init__(self, scenario: Scenario, protocol: Protocol, registry: Registry | None = None,
+                 out_dir: Path | None = None, seed: int | None = None, keep_trace: bool = False,
+                 red_enabled: bool = True, cache_signatures: bool = True) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.protocol = protocol
+        self.registry = registry or Registry()
+        self.red_enabled = red_enabled
+        self.cache_signatures = cache_signatures
+        self.loop = VirtualLoop()
+        self.streams = Streams(self.seed)
+        self.trace = Trace(out_dir / "trace.jsonl" if out_dir else None, scenario.trace_level, keep=keep_trace)
+        self.plugin_faults: list[dict[str, Any]] = []
+        self.verify_cache: VerifyCache | None = None
+        n = scenario.node_count
+        topo = scenario.network.topology
+        try:
+            graph = build_topology(topo.kind, n, seed=self.seed, params=topo.params, edges=topo.edges)
+        except ValueError as exc:
+            raise ScenarioError(f"network.topology: {exc}") from exc
+        self.graph = graph
+        link = LinkSpec(**scenario.network.link.model_dump())
+        overrides = {(o.a, o.b): LinkSpec(**o.model_dump(exclude={"a", "b"})) for o in scenario.network.links}
+        region_latency = {tuple(k.split("-", 1)): v for k, v in scenario.network.region_latency.items()}
+        self.network = SimNetwork(self.loop, self.seed, self.trace, graph, link, scenario.network.regions,
+                                  region_latency, overrides)  # type: ignore[arg-type]
+        self.nodes: list[NodeRuntime] = []
+        for index, (role, spec) in enumerate(scenario.roles()):
+            self.nodes.append(self._make_node(index, role, spec.team))
+
+    # -- construction --------------------------------------------------------------------------------------------
+    def _make_node(self, index: int, role: str, team: str) -> NodeRuntime:
+        key = node_key(self.seed, index)
+        endpoint = SimEndpoint(self.network, node_address(index), index, f"{role}{index}")
+        ctx = NodeContext(index, role, team, self.loop.time, self.emit, self.streams.get(f"plugin:{index}"))
+        return NodeRuntime(index, role, team, key, endpoint, ctx, no_hooks())
+
+    def attach_plugins(self, node: NodeRuntime, uses: list[tuple[str, dict[str, Any]]]) -> None:
+        """Instantiate the named plugins for ``node`` (parameters validated by each plugin's model)."""
+        if not uses:
+            return
+        hooks = NodeHooks(on_fault=lambda plugin, hook, exc: self._plugin_fault(node, plugin, hook, exc))
+        for name, params in uses:
+            info = self.registry.get(name)
+            if info.team != node.team:
+                raise ScenarioError(f"plugin {name!r} is a {info.team} plugin but {node.name} is on the {node.team} "
+                                    "team")
+            try:
+                p = info.cls.Params(**params)
+            except Exception as exc:
+                raise ScenarioError(f"plugin {name!r} params: {_short(exc)}") from exc
+            ctx = make_context(node.context, name)
+            hooks.register(info.cls(ctx, p))
+        node.hooks = hooks
+        self._wire_transport_hooks(node)
+
+    def attach_scenario_plugins(self) -> None:
+        """Team-wide plugins plus each node's own; red plugins only when red is enabled (not in a baseline)."""
+        teams = self.scenario.teams
+        for node, (_, spec) in zip(self.nodes, self.scenario.roles(), strict=True):
+            if node.team == "red" and not self.red_enabled:
+                continue
+            team = teams.red if node.team == "red" else teams.blue
+            uses = [(u.name, u.params) for u in [*team.plugins, *spec.plugins]]
+            self.attach_plugins(node, uses)
+
+    def _wire_transport_hooks(self, node: NodeRuntime) -> None:
+        hooks = node.hooks
+        if hooks.has("arena_outgoing_packet"):
+            node.endpoint.outgoing = lambda pkt: self._packet_hook(node, "arena_outgoing_packet", pkt)
+        if hooks.has("arena_incoming_packet"):
+            node.endpoint.incoming = lambda pkt: self._packet_hook(node, "arena_incoming_packet", pkt)
+
+    def _packet_hook(self, node: NodeRuntime, hook: str, pkt: Packet) -> None:
+        if node.team == "red" and not self.red_active:
+            return
+        node.hooks.call(hook, node=node.context, packet=pkt)
+
+    def _plugin_fault(self, node: NodeRuntime, plugin: str, hook: str, exc: BaseException) -> None:
+        fault = {"node": node.index, "plugin": plugin, "hook": hook, "error": f"{type(exc).__name__}: {exc}"}
+        self.plugin_faults.append(fault)
+        self.emit("plugin_fault", **fault)
+
+    # -- running ---------------------------------------------------------------------------------------------------
+    @property
+    def red_active(self) -> bool:
+        """Red plugins act until the settle period starts (and not at all in a baseline run)."""
+        return self.red_enabled and self.loop.time() < self.scenario.duration - self.scenario.settle
+
+    def emit(self, ev: str, **fields: Any) -> None:
+        self.trace.emit(self.loop.time(), ev, **fields)
+
+    def in_node(self, node: NodeRuntime, fn: Callable[..., Any], *args: Any) -> Any:
+        return node.endpoint.context.run(fn, *args)
+
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
+        """Build, start, run for the scenario's duration, stop. Raises SimulationError naming a failed node."""
+        asyncio.set_event_loop(self.loop)
+        try:
+            with virtual_ipv8(self.loop.time, random.Random(f"{self.seed}:ipv8"),
+                              self.cache_signatures) as cache:
+                self.verify_cache = cache
+                self.loop.run_until_complete(self._start())
+                self._schedule_events()
+                self._schedule_ticks()
+                end = self.scenario.duration
+                step = max(1.0, end / 100)
+                t = 0.0
+                while t < end:
+                    t = min(end, t + step)
+                    self.loop.run_until(t)
+                    if progress is not None:
+                        progress(t)
+                self._stop()
+        finally:
+            self.loop.close()
+            asyncio.set_event_loop(None)
+            self.trace.close()
+
+    async def _start(self) -> None:
+        for node in self.nodes:
+            await node.endpoint.open()
+        for node in self.nodes:
+            self.in_node(node, self._create, node)
+        self.protocol.after_start(self)
+        for node in self.nodes:
+            if node.hooks.has("arena_node_start"):
+                self.in_node(node, lambda n=node: n.hooks.call("arena_node_start", node=n.context))
+
+    def _create(self, node: NodeRuntime) -> None:
+        node.community = self.protocol.create(self, node)
+        # LAN discovery reads the host's interfaces every 10 s in an executor: meaningless here.
+        if node.community.is_pending_task_active("discover_lan_addresses"):
+            node.community.cancel_pending_task("discover_lan_addresses")
+        node.community.my_estimated_lan = node.endpoint.address
+        node.community.my_estimated_wan = node.endpoint.address
+
+    def _schedule_events(self) -> None:
+        for ev in sorted(self.scenario.events, key=lambda e: e.at):
+            if ev.partition is not None:
+                groups = ev.partition
+                self.loop.call_at(ev.at, self.network.partition, groups)
+            elif ev.heal:
+                self.loop.call_at(ev.at, self.network.heal)
+            elif ev.crash is not None:
+                self.loop.call_at(ev.at, self.crash, ev.crash)
+            elif ev.restart is not None:
+                self.loop.call_at(ev.at, self.restart, ev.restart)
+
+    def _schedule_ticks(self) -> None:
+        tick = self.scenario.tick
+        for node in self.nodes:
+            if node.hooks.has("arena_tick"):
+                self.loop.call_at(tick, self._tick, node, context=node.endpoint.context)
+
+    def _tick(self, node: NodeRuntime) -> None:
+        if node.up and (node.team != "red" or self.red_active):
+            node.hooks.call("arena_tick", node=node.context, now=self.loop.time())
+        self.loop.call_at(self.loop.time() + self.scenario.tick, self._tick, node, context=node.endpoint.context)
+
+    def crash(self, index: int) -> None:
+        """Stop a node abruptly: its endpoint closes, its tasks are cancelled; durable state is kept."""
+        node = self.nodes[index]
+        if not node.up:
+            return
+        node.up = False
+        self.network.set_down(index, True)
+        node.endpoint.close()
+        if node.community is not None:
+            self.protocol.on_crash(self, node)
+            self.loop.create_task(node.community.unload(), context=node.endpoint.context)
+        self.emit("crash", node=index)
+
+    def restart(self, index: int) -> None:
+        """Start a crashed node again with the same key (and whatever durable state the protocol keeps)."""
+        node = self.nodes[index]
+        if node.up:
+            return
+        node.up = True
+        self.network.set_down(index, False)
+        self.loop.create_task(node.endpoint.open(), context=node.endpoint.context)
+        node.endpoint._open = True
+        self.in_node(node, self._create, node)
+        self.protocol.on_restart(self, node)
+        self.emit("restart", node=index)
+
+    def _stop(self) -> None:
+        for node in self.nodes:
+            if node.up and node.hooks.has("arena_node_stop"):
+                self.in_node(node, lambda n=node: n.hooks.call("arena_node_stop", node=n.context))
+
+        async def unload_all() -> None:
+            for node in self.nodes:
+                if node.community is not None and node.up:
+                    await node.community.unload()
+
+        self.loop.run_until_complete(unload_all())
+        self.loop.raise_failures()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return "; ".join(line.strip() for line in text[1:] if line.strip() and not line.strip().startswith("For further"))\
+        or (text[0] if text else type(exc).__name__)
+
+
+__all__ = ["NodeRuntime", "SimulationError", "World", "node_address"]

@@ -1,0 +1,237 @@
+"""Tests for arena.yamlsource: errors must name file, line and dotted key so scenario authors can fix them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from arena.yamlsource import (
+    ScenarioError,
+    YamlDoc,
+    apply_override,
+    load_yaml,
+    load_yaml_text,
+    parse_param,
+    validate,
+)
+
+
+class Validator(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    stake: int
+
+    @field_validator("stake")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("stake must be positive")
+        return v
+
+
+class Eclipse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["eclipse"]
+    target: int
+
+
+class Spam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["spam"]
+    rate: float
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    validators: list[Validator]
+    attacks: list[Eclipse | Spam] = Field(default_factory=list)
+
+
+class Tagged(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attacks: list[Annotated[Eclipse | Spam, Field(discriminator="kind")]] = Field(default_factory=list)
+
+
+GOOD = """\
+name: demo
+validators:
+  - name: a
+    stake: 10
+  - name: b
+    stake: 20
+"""
+
+
+def _error(model: type[BaseModel], text: str, path: str = "s.yaml") -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        validate(model, load_yaml_text(text, path))
+    return info.value
+
+
+def test_lines_recorded_for_keys_and_items() -> None:
+    doc = load_yaml_text(GOOD)
+    assert doc.data["validators"][1]["stake"] == 20
+    assert doc.lines[("name",)] == 1
+    assert doc.lines[("validators",)] == 2
+    assert doc.lines[("validators", 0)] == 3
+    assert doc.lines[("validators", 1, "stake")] == 6
+    assert doc.line_for(("validators", 1, "missing", "deeper")) == 5
+    assert validate(Scenario, doc).validators[0].stake == 10
+
+
+def test_unknown_key_names_key_and_its_own_line() -> None:
+    text = GOOD.replace("    stake: 20\n", "    stake: 20\n    stak: 3\n")
+    err = _error(Scenario, text)
+    assert str(err) == "s.yaml:7: validators.1.stak: unknown key"
+    assert err.path == "s.yaml"
+    assert err.problems == [(7, "validators.1.stak", "unknown key")]
+
+
+def test_wrong_type_names_line() -> None:
+    err = _error(Scenario, GOOD.replace("stake: 20", "stake: lots"))
+    int_msg = "Input should be a valid integer, unable to parse string as an integer"
+    assert str(err) == f"s.yaml:6: validators.1.stake: {int_msg}"
+
+
+def test_validator_error_message_kept() -> None:
+    err = _error(Scenario, GOOD.replace("stake: 10", "stake: -1"))
+    assert str(err).startswith("s.yaml:4: validators.0.stake: Value error, stake must be positive")
+
+
+def test_missing_key_names_parent_line() -> None:
+    text = "name: demo\nvalidators:\n  - name: a\n    stake: 1\n  - name: b\n"
+    err = _error(Scenario, text)
+    assert str(err) == "s.yaml:5: validators.1.stake: missing required key"
+
+
+def test_missing_top_level_key_points_at_document() -> None:
+    err = _error(Scenario, "\n\nvalidators: []\n")
+    assert err.problems == [(3, "name", "missing required key")]
+
+
+def test_several_problems_one_line_each() -> None:
+    text = "name: demo\nvalidators:\n  - name: a\n    stake: x\n  - stake: 2\n"
+    lines = str(_error(Scenario, text)).splitlines()
+    assert lines == [
+        "s.yaml:4: validators.0.stake: Input should be a valid integer, unable to parse string as an integer",
+        "s.yaml:5: validators.1.name: missing required key",
+    ]
+
+
+def test_union_tags_dropped_from_key_path() -> None:
+    text = "attacks:\n  - kind: eclipse\n    target: 1\n  - kind: eclipse\n    target: nope\n"
+    err = _error(Tagged, text)
+    assert str(err) == (
+        "s.yaml:5: attacks.1.target: Input should be a valid integer, unable to parse string as an integer"
+    )
+    # A plain (smart-mode) union reports one error per member; every key path stays clean of member names.
+    err = _error(Scenario, "name: x\nvalidators: []\nattacks:\n  - kind: spam\n    rate: fast\n")
+    assert err.problems
+    for line, key, _ in err.problems:
+        assert "[" not in key and "Spam" not in key and "Eclipse" not in key
+        assert key.startswith("attacks.0")
+        assert line in (4, 5)
+    assert (5, "attacks.0.rate", "Input should be a valid number, unable to parse string as a number") in err.problems
+
+
+def test_non_mapping_root() -> None:
+    err = _error(Scenario, "- 1\n- 2\n")
+    assert err.problems[0][0] == 1
+    assert err.problems[0][1] == ""
+
+
+def test_yaml_syntax_error_line() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_yaml_text("name: demo\nvalidators:\n  - name: a\n   stake: [1, 2\n", "bad.yaml")
+    msg = str(info.value)
+    assert msg.startswith("bad.yaml:")
+    assert "YAML syntax error" in msg
+    line = info.value.problems[0][0]
+    assert line is not None and line >= 4
+    with pytest.raises(ScenarioError) as info:
+        load_yaml_text("a: 1\nb: : 2\n", "bad.yaml")
+    assert info.value.problems[0][0] == 2
+    assert str(info.value).startswith("bad.yaml:2: YAML syntax error")
+
+
+def test_duplicate_key() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_yaml_text("name: a\nvalidators:\n  - name: x\n    name: y\n", "d.yaml")
+    assert str(info.value) == "d.yaml:4: validators.0.name: duplicate key 'name' (first defined on line 3)"
+
+
+def test_merge_keys_may_override_without_duplicate_error() -> None:
+    text = "base: &b {stake: 1, name: x}\nv1:\n  <<: *b\n  stake: 5\nv2:\n  <<: *b\n"
+    doc = load_yaml_text(text)
+    assert doc.data["v1"] == {"stake": 5, "name": "x"}
+    assert doc.data["v2"] == {"stake": 1, "name": "x"}
+    assert doc.lines[("v1", "stake")] == 4
+
+
+def test_aliased_mapping_reused_is_not_a_duplicate() -> None:
+    text = "a: &a {<<: {x: 1}, x: 2}\nb: *a\nc: *a\n"
+    doc = load_yaml_text(text)
+    assert doc.data == {"a": {"x": 2}, "b": {"x": 2}, "c": {"x": 2}}
+
+
+def test_empty_document() -> None:
+    doc = load_yaml_text("")
+    assert doc.data is None
+    assert doc.line_for(("x",)) is None
+
+
+def test_load_yaml_file_and_missing_file(tmp_path: Path) -> None:
+    f = tmp_path / "ok.yaml"
+    f.write_text(GOOD, encoding="utf-8")
+    doc = load_yaml(f)
+    assert isinstance(doc, YamlDoc)
+    assert doc.path == str(f)
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ScenarioError) as info:
+        load_yaml(missing)
+    assert str(info.value) == f"{missing}: file not found"
+
+
+def test_apply_override_nested_lists() -> None:
+    data: dict[str, Any] = {"validators": [{"stake": 1, "tags": [1, 2]}, {"stake": 2}]}
+    out = apply_override(data, "validators.0.tags.1", 99)
+    assert out["validators"][0]["tags"] == [1, 99]
+    assert data["validators"][0]["tags"] == [1, 2]  # original untouched
+    out = apply_override(out, "validators.1.stake", 500)
+    assert out["validators"][1]["stake"] == 500
+    out = apply_override(out, "network.latency.ms", 5)
+    assert out["network"] == {"latency": {"ms": 5}}
+    assert apply_override(None, "a.b", 1) == {"a": {"b": 1}}
+
+
+def test_apply_override_errors() -> None:
+    data = {"validators": [{"stake": 1}], "name": "x"}
+    with pytest.raises(ScenarioError, match=r"^--param validators\.3\.stake: index 3 out of range"):
+        apply_override(data, "validators.3.stake", 1)
+    with pytest.raises(ScenarioError, match=r"^--param validators\.first: 'first' is not a list index"):
+        apply_override(data, "validators.first", 1)
+    with pytest.raises(ScenarioError, match=r"^--param name\.x: name is a str, not a mapping or list"):
+        apply_override(data, "name.x", 1)
+    with pytest.raises(ScenarioError, match="empty key path"):
+        apply_override(data, "a..b", 1)
+
+
+def test_apply_override_int_keys() -> None:
+    assert apply_override({"m": {1: "a"}}, "m.1", "b") == {"m": {1: "b"}}
+
+
+def test_parse_param() -> None:
+    assert parse_param("validators.0.stake=500") == ("validators.0.stake", 500)
+    assert parse_param("a=b,c") == ("a", "b,c")
+    assert parse_param("a=1.5") == ("a", 1.5)
+    assert parse_param("a=true") == ("a", True)
+    assert parse_param("a=[1, 2]") == ("a", [1, 2])
+    assert parse_param("a=x=y") == ("a", "x=y")
+    assert parse_param(" a = 3") == ("a", 3)
+    for bad in ("novalue", "=3", "a..b=1", "a=[1, 2"):
+        with pytest.raises(ScenarioError, match="--param"):
+            parse_param(bad)
