@@ -82,7 +82,7 @@ def get_protocol(name: str) -> Protocol:
     if name == "pingpong":
         return PingPongProtocol()
     if name == "honest":
-        from honest.protocol import HonestProtocol
+        from .honest_protocol import HonestProtocol
 
         return HonestProtocol()
     raise ValueError(f"unknown protocol {name!r}")

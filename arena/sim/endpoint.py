@@ -56,7 +56,7 @@ class SimEndpoint(Endpoint):
         pkt = Packet(self.address, (socket_address[0], socket_address[1]), packet)
         if self.outgoing is not None:
             self.outgoing(pkt)
-            if pkt.drop:
+            if pkt.drop or pkt.copies < 1:
                 self.network._drop(pkt, "plugin")
                 return
         self.bytes_up += len(pkt.data)

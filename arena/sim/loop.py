@@ -39,6 +39,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self._now = float(start)
         self._timers: list[tuple[float, int, events.TimerHandle]] = []
         self._seq = itertools.count()
+        self._cancelled_timers = 0
         self.failures: list[SimulationError] = []
         self.events_run = 0
         self.set_exception_handler(self._record_exception)
@@ -51,32 +52,46 @@ class VirtualLoop(asyncio.BaseEventLoop):
     def call_at(  # type: ignore[override]
         self, when: float, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
     ) -> events.TimerHandle:
-        self._check_closed()
+        self._check_closed()  # type: ignore[attr-defined]
         timer = events.TimerHandle(when, callback, args, self, context)
         heapq.heappush(self._timers, (when, next(self._seq), timer))
         timer._scheduled = True  # type: ignore[attr-defined]
         return timer
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
-        """Cancelled timers stay in the heap and are skipped when popped (cheaper than removing them)."""
+        """Cancelled timers stay in the heap and are skipped when popped (cheaper than removing them), but once
+        they are most of a large heap it is compacted, so that long runs with many timeouts keep memory bounded."""
+        if not handle._scheduled:  # type: ignore[attr-defined]
+            return  # already moved to the ready queue (or never scheduled): not in the heap
+        self._cancelled_timers += 1
+        if self._cancelled_timers > 512 and 2 * self._cancelled_timers > len(self._timers):
+            # (when, seq) keys are unique, so the rebuilt heap pops in exactly the same order as before.
+            self._timers[:] = [t for t in self._timers if not t[2]._cancelled]  # type: ignore[attr-defined]
+            heapq.heapify(self._timers)
+            self._cancelled_timers = 0
 
     def _run_once(self) -> None:
-        """Run every ready callback once; if none is ready, first jump the clock to the earliest timer."""
+        """Run every ready callback once; if none is ready, first jump the clock to the earliest timer.
+
+        While stopping, the clock does not move: like asyncio, a loop asked to stop runs only what is already due.
+        """
         timers = self._timers
         ready = self._ready  # type: ignore[attr-defined]
         if not ready:
             while timers and timers[0][2]._cancelled:  # type: ignore[attr-defined]
                 heapq.heappop(timers)
-            if not timers:
-                if self._stopping:  # type: ignore[attr-defined]
-                    return
+                self._cancelled_timers = max(0, self._cancelled_timers - 1)
+            if self._stopping:  # type: ignore[attr-defined]
+                pass
+            elif not timers:
                 raise SimulationError("deadlock: nothing is ready and no timer is pending")
-            if timers[0][0] > self._now:
+            elif timers[0][0] > self._now:
                 self._now = timers[0][0]
         now = self._now
         while timers and timers[0][0] <= now:
             handle = heapq.heappop(timers)[2]
             if handle._cancelled:  # type: ignore[attr-defined]
+                self._cancelled_timers = max(0, self._cancelled_timers - 1)
                 continue
             handle._scheduled = False  # type: ignore[attr-defined]
             ready.append(handle)
@@ -108,11 +123,11 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self, executor: Executor | None, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
         """Run blocking work inline, at the current virtual instant, so results do not depend on thread timing."""
-        self._check_closed()
+        self._check_closed()  # type: ignore[attr-defined]
         future: asyncio.Future[T] = self.create_future()
         try:
             future.set_result(func(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting code, as an executor would
+        except BaseException as exc:
             future.set_exception(exc)
         return future
 
@@ -157,7 +172,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self.failures.append(err)
         self.stop()
 
-    async def shutdown_default_executor(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """There is no executor thread to join."""
 
 

@@ -216,6 +216,8 @@ class SimNetwork:
         delay = base + packet.delay
         if spec.jitter:
             delay += _jitter(rng, spec)
+        if delay < 0.0:
+            delay = 0.0  # a hook's negative delay cannot make a packet arrive before it was sent
         if spec.bandwidth:
             key = (src_host, dst_host)
             start = max(now, self._busy_until.get(key, now))
@@ -223,17 +225,21 @@ class SimNetwork:
             self._busy_until[key] = done
             delay += done - now
         arrival = now + delay
-        if not spec.reorder:
-            key = (src_host, dst_host)
-            arrival = max(arrival, self._last_arrival.get(key, 0.0))
-            self._last_arrival[key] = arrival
         copies = packet.copies
         if spec.duplicate and rng.random() < spec.duplicate:
             copies += 1
+        if not spec.reorder:
+            key = (src_host, dst_host)
+            arrival = max(arrival, self._last_arrival.get(key, 0.0))
+            # The last copy of this packet is the one a later packet must not overtake.
+            self._last_arrival[key] = arrival + (copies - 1) * 1e-6
         ctx = dst_ep.context
+        call_at = self.loop.call_at
+        arrive = self._arrive
+        src, dst, data = packet.src, packet.dst, packet.data
         for i in range(copies):
             # Copies after the first trail by a microsecond each so that their order is defined.
-            self.loop.call_at(arrival + i * 1e-6, self._arrive, packet.src, packet.dst, packet.data, context=ctx)
+            call_at(arrival + i * 1e-6, arrive, src, dst, data, context=ctx)
         return None
 
     def _arrive(self, src: Address, dst: Address, data: bytes) -> None:

@@ -1,0 +1,199 @@
+"""Running the honest protocol in a world: genesis, node construction, workload, final states.
+
+The workload is drawn up front from the ``workload`` stream of the seed (who pays whom, how much, when), so two
+runs with one seed ask for the same transfers. Each intent is recorded in the trace by the paying node.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ipv8.community import Community
+from ipv8.peer import Peer
+from ipv8.peerdiscovery.network import Network
+
+from honest.config import NodeConfig
+from honest.env import NodeEnv
+from honest.ledger import MemoryStore
+from honest.node import HonestNode, HonestSettings
+from honest.schema import account_of
+
+from .protocols import Protocol
+from .scenario import Scenario
+
+if TYPE_CHECKING:
+    from .world import NodeRuntime, World
+
+
+def node_config(sc: Scenario, merchant_price: int = 50) -> NodeConfig:
+    c, p, g, lp = sc.consensus, sc.peering, sc.gossip, sc.light
+    return NodeConfig(
+        peer_limit=p.peer_limit, ping_interval=p.ping_interval, peer_timeout=p.peer_timeout,
+        ask_interval=p.ask_interval, message_timeout=g.message_timeout, fanout=g.fanout,
+        batch_interval=g.batch_interval, consensus=c.mode, slot=c.slot, block_reward=c.block_reward,
+        max_block_txs=c.max_block_txs, finality=c.finality, depth=c.depth, mempool_size=c.mempool_size,
+        mempool_per_sender=c.mempool_per_sender, query_validators=lp.query_validators, majority=lp.majority,
+        confirmations=lp.confirmations, price=merchant_price,
+    )
+
+
+class HonestProtocol(Protocol):
+    name = "honest"
+
+    def prepare(self, world: World) -> None:
+        super().prepare(world)
+        sc = world.scenario
+        self.balances: dict[bytes, int] = {}
+        self.stakes: dict[bytes, int] = {}
+        self.names: dict[bytes, str] = {}
+        self.stores: dict[int, MemoryStore] = {}
+        for node, (role, spec) in zip(world.nodes, sc.roles(), strict=True):
+            acct = account_of(node.key.pub().key_to_bin())
+            node.context.account = acct.hex()
+            self.names[acct] = node.name
+            default = sc.genesis_balance if role == "light" else 0
+            self.balances[acct] = spec.balance if spec.balance is not None else default
+            if role == "validator":
+                self.stakes[acct] = getattr(spec, "stake", 0)
+            self.stores[node.index] = MemoryStore()
+        world.emit("genesis", accounts={self.names[a]: a.hex() for a in self.names},
+                   balances={self.names[a]: b for a, b in self.balances.items()},
+                   stakes={self.names[a]: s for a, s in self.stakes.items()},
+                   teams={n.name: n.team for n in world.nodes}, roles={n.name: n.role for n in world.nodes},
+                   reward=sc.consensus.block_reward, mode=sc.consensus.mode)
+
+    def _bootstrap(self, world: World, node: NodeRuntime) -> list[tuple[str, int]]:
+        """The first validators this node can reach; else its topology neighbours (its LAN)."""
+        sc = world.scenario
+        n_val = len(sc.validator_list)
+        wanted = [i for i in range(min(sc.peering.bootstrap, n_val)) if i != node.index]
+        reachable = [i for i in wanted if world.network.connected(node.index, i)]
+        if not reachable:
+            reachable = world.network.neighbours(node.index)[: sc.peering.peer_limit]
+        return [world.nodes[i].endpoint.address for i in reachable]
+
+    def create(self, world: World, node: NodeRuntime) -> Community:
+        sc = world.scenario
+        spec = sc.roles()[node.index][1]
+        price = getattr(spec, "price", 50)
+        env = NodeEnv(
+            index=node.index, role=node.role, team=node.team, clock=world.loop.time,
+            rng=world.streams.get(f"node:{node.index}"), record=world.emit, hooks=node.hooks,
+            plugin_context=node.context,
+            hooks_active=(lambda: world.red_active) if node.team == "red" else (lambda: True),
+        )
+        settings = HonestSettings(
+            my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,
+            env=env, config=node_config(sc, price), genesis_balances=self.balances, genesis_stakes=self.stakes,
+            store=self.stores[node.index], bootstrap=self._bootstrap(world, node), address=node.endpoint.address,
+        )
+        community = HonestNode(settings)
+        community.start()
+        return community
+
+    def after_start(self, world: World) -> None:
+        self._schedule_workload(world)
+
+    def on_restart(self, world: World, node: NodeRuntime) -> None:
+        """The recreated node already announced itself to its bootstrap peers in ``start``."""
+
+    # -- workload ------------------------------------------------------------------------------------------------
+    def _schedule_workload(self, world: World) -> None:
+        sc = world.scenario
+        w = sc.workload
+        rng = world.streams.get("workload")
+        payers = [n for n in world.nodes if n.role == "light" and n.team == "blue"]
+        receivers = [n for n in world.nodes if n.role == "light"]
+        merchants = [n for n in world.nodes if n.role == "merchant" and n.team == "blue"]
+        stop = sc.workload_stop
+        if payers and len(receivers) > 1 and w.rate > 0:
+            t = w.start
+            while True:
+                t += rng.expovariate(w.rate)
+                if t >= stop:
+                    break
+                payer = rng.choice(payers)
+                receiver = rng.choice([r for r in receivers if r is not payer])
+                amount = rng.randint(w.amount[0], w.amount[1])
+                world.loop.call_at(t, self._pay, world, payer, receiver, amount, w.fee,
+                                   context=payer.endpoint.context)
+        if payers and merchants and w.purchases > 0:
+            t = w.start
+            while True:
+                t += rng.expovariate(w.purchases)
+                if t >= stop:
+                    break
+                buyer, merchant = rng.choice(payers), rng.choice(merchants)
+                world.loop.call_at(t, self._buy, world, buyer, merchant, w.fee, context=buyer.endpoint.context)
+
+    def _pay(self, world: World, payer: NodeRuntime, receiver: NodeRuntime, amount: int, fee: int) -> None:
+        node = payer.community
+        if payer.up and isinstance(node, HonestNode):
+            node.pay(account_of(receiver.key.pub().key_to_bin()), amount, fee)
+
+    def _buy(self, world: World, buyer: NodeRuntime, merchant: NodeRuntime, fee: int) -> None:
+        node = buyer.community
+        m = merchant.community
+        if buyer.up and isinstance(node, HonestNode) and isinstance(m, HonestNode):
+            node.buy(merchant.endpoint.address, m.account, m.config.price, fee)
+
+    # -- results -------------------------------------------------------------------------------------------------
+    def node_state(self, node: NodeRuntime) -> dict[str, Any]:
+        c = node.community
+        assert isinstance(c, HonestNode)
+        out: dict[str, Any] = {"name": node.name, "index": node.index, "role": node.role, "team": node.team,
+                               "account": c.account.hex(), "up": node.up, "drops": dict(sorted(c.drops.items())),
+                               "peers": len(c.peers), "gossip_duplicates": c.gossip.duplicates}
+        if node.role == "validator":
+            if c.config.consensus == "none":
+                out.update(ledger=c.ledger.snapshot(), applied=len(c.applied), head_height=0, finalized_height=0,
+                           supply=c.ledger.supply(), minted=c.ledger.minted, burned=c.ledger.burned,
+                           genesis_supply=c.ledger.genesis_supply)
+            else:
+                tree = c.tree
+                fin_state = tree.state(tree.finalized)
+                assert fin_state is not None
+                chain = tree.chain(tree.finalized)
+                out.update(
+                    head=c.head.hex(), head_height=tree.height_of(c.head) or 0, finalized=tree.finalized.hex(),
+                    finalized_height=tree.finalized_height, ledger=fin_state.snapshot(),
+                    supply=fin_state.supply(), minted=fin_state.minted, burned=fin_state.burned,
+                    genesis_supply=fin_state.genesis_supply, forks_seen=tree.forks_seen(),
+                    blocks_proposed=c.blocks_proposed, mempool=len(c.mempool),
+                    chain=[_block_summary(b) for b in chain],
+                    evidence=len(getattr(tree, "evidence", [])),
+                )
+        else:
+            out.update(delivered=list(c.delivered), received_goods=c.received_goods,
+                       best_header_height=c.best_header_height, known_balance=c.known_balance)
+        return out
+
+    def write_states(self, world: World, out_dir: Path) -> None:
+        states = out_dir / "states"
+        states.mkdir(exist_ok=True)
+        for node in world.nodes:
+            if isinstance(node.community, HonestNode):
+                (states / f"{node.name}.json").write_text(json.dumps(self.node_state(node), sort_keys=True) + "\n")
+
+    def final_state(self, world: World) -> dict[str, Any]:
+        from .outcome import summarize
+
+        states = [self.node_state(n) for n in world.nodes if isinstance(n.community, HonestNode)]
+        return summarize(states, self.names_hex(), {self.names[a]: s for a, s in self.stakes.items()})
+
+    def names_hex(self) -> dict[str, str]:
+        return {a.hex(): n for a, n in self.names.items()}
+
+    def judge(self, out_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
+        from .referee import judge_run_dir
+
+        return judge_run_dir(out_dir).as_result()
+
+
+def _block_summary(block: Any) -> dict[str, Any]:
+    h = block.header
+    return {"hash": block.block_hash.hex(), "height": h.height, "slot": h.slot, "proposer": h.proposer.hex(),
+            "txs": [{"id": t.tx_id.hex(), "kind": t.kind, "sender": t.sender.hex(), "receiver": t.receiver.hex(),
+                     "amount": t.amount, "fee": t.fee, "nonce": t.nonce} for t in block.txs]}

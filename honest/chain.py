@@ -1,0 +1,414 @@
+"""The block tree: validation, fork choice and finality (by 2/3-stake votes, or by depth).
+
+Fork choice (``head``): among the blocks that descend from (or are) the last finalised block, the one of greatest
+height; ties go to the earliest arrival (insertion order), then the lowest hash. The greatest-height block is always
+a leaf, so this is the "longest chain" rule restricted to the finalised subtree. A plugin may override it with
+``set_preferred_head`` until a block higher than the preferred one arrives.
+
+Finality never moves backwards or sideways: a block that does not descend from the current finalised block is never
+finalised, and blocks that would build on a conflicting branch are refused (``conflicts_finalized``).
+
+Costs: ancestor queries use skip pointers (O(log n)); the best head is updated incrementally (a rescan of the
+finalised subtree happens only when finality moves off the current best branch); post-states of validated and built
+blocks are memoised so ``validate`` + ``add`` and ``build`` + ``add`` apply the transactions once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ipv8.keyvault.keys import PrivateKey
+
+from .pos import leader as pos_leader
+from .schema import Block, Evidence, Tx, Vote, account_of
+from .state import LedgerState
+
+GENESIS_HASH = bytes(32)
+FINALITY_MODES = ("votes", "depth")
+_MEMO_LIMIT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    block_hash: bytes
+    height: int
+    slot: int
+
+
+class BlockTree:
+    """All blocks seen that validated, with their post-states (until pruned) and the vote tallies."""
+
+    def __init__(self, genesis_state: LedgerState, *, reward: int, max_block_txs: int, finality: str = "votes",
+                 depth: int = 3, dispute_window: int = 10, verify_tx: Callable[[Tx], bool] | None = None) -> None:
+        if finality not in FINALITY_MODES:
+            raise ValueError(f"finality must be one of {FINALITY_MODES}, not {finality!r}")
+        self.reward = reward
+        self.max_block_txs = max_block_txs
+        self.finality = finality
+        self.depth = depth
+        self.dispute_window = dispute_window
+        self._custom_verify = verify_tx
+        self.genesis_hash = GENESIS_HASH
+        g = GENESIS_HASH
+        self._blocks: dict[bytes, Block] = {}
+        self._parent: dict[bytes, bytes] = {}
+        self._height: dict[bytes, int] = {g: 0}
+        self._slot: dict[bytes, int] = {g: 0}
+        self._children: dict[bytes, list[bytes]] = {g: []}
+        self._jumps: dict[bytes, list[bytes]] = {g: []}  # _jumps[h][k] = the ancestor 2**k levels above h
+        self._order: dict[bytes, int] = {g: 0}
+        self._states: dict[bytes, LedgerState] = {g: genesis_state.copy()}
+        self._stakes: dict[bytes, dict[bytes, int]] = {}  # memo: stakes in a block's post-state
+        self._tx_index: dict[bytes, set[bytes]] = {}  # tx_id -> blocks containing it
+        self._sig_ok: set[tuple[bytes, bytes]] = set()  # (tx_id, signature) verified by the default verifier
+        self._invalid: dict[bytes, str] = {}  # hash -> reason, only for reasons the hash fully determines
+        self._memo_states: dict[bytes, LedgerState] = {}  # post-states computed by validate/build, not yet added
+        self._best = g
+        self._preferred: bytes | None = None
+        self.finalized: bytes = g
+        self.finalized_height: int = 0
+        self.evidence: list[Evidence] = []
+        self._votes: dict[bytes, set[bytes]] = {}  # block -> voter accounts
+        self._vote_of: dict[tuple[bytes, int], Vote] = {}  # (voter, height) -> first counted vote
+        self._seen_votes: set[bytes] = set()
+        self._equivocated: set[tuple[bytes, int]] = set()
+        self._by_proposer_memo: tuple[bytes, dict[bytes, int]] | None = None
+
+    # -- lookups -------------------------------------------------------------------------------------------------
+    def has(self, h: bytes) -> bool:
+        return h in self._height
+
+    def block(self, h: bytes) -> Block | None:
+        """The block (None for genesis, which has no block object, and for unknown hashes)."""
+        return self._blocks.get(h)
+
+    def state(self, h: bytes) -> LedgerState | None:
+        """The post-state of ``h`` (None when unknown or pruned). Shared: copy before mutating."""
+        return self._states.get(h)
+
+    def height_of(self, h: bytes) -> int | None:
+        return self._height.get(h)
+
+    def slot_of(self, h: bytes) -> int | None:
+        return self._slot.get(h)
+
+    def stakes_at(self, h: bytes) -> dict[bytes, int]:
+        """Validator stakes in the post-state of ``h`` (memoised; empty when the state is unknown or pruned)."""
+        memo = self._stakes.get(h)
+        if memo is None:
+            st = self._states.get(h)
+            if st is None:
+                return {}
+            memo = self._stakes[h] = st.stakes()
+        return memo
+
+    def leader(self, parent: bytes, slot: int) -> bytes | None:
+        """Who may propose at ``slot`` on top of ``parent``."""
+        return pos_leader(self.stakes_at(parent), parent, slot)
+
+    def __len__(self) -> int:
+        """Number of blocks (genesis excluded)."""
+        return len(self._blocks)
+
+    # -- validation and insertion --------------------------------------------------------------------------------
+    def validate(self, block: Block, now_slot: int) -> str | None:
+        """Why ``block`` cannot be added now, or None. Does not insert."""
+        return self._validate(block, now_slot)[0]
+
+    def add(self, block: Block, now_slot: int) -> str | None:
+        """Validate, then insert with its post-state; returns the reason on refusal."""
+        reason, state = self._validate(block, now_slot)
+        if reason is not None or state is None:
+            return reason
+        self._insert(block, state)
+        return None
+
+    def build(self, key: PrivateKey, parent: bytes, slot: int, txs: list[Tx]) -> Block:
+        """A signed block on ``parent`` with those of ``txs`` that still apply (others skipped), up to the limit."""
+        pstate = self._states.get(parent)
+        if pstate is None:
+            raise ValueError("parent unknown or pruned")
+        proposer = account_of(key.pub().key_to_bin())
+        height = self._height[parent] + 1
+        state = pstate.copy()
+        applied: list[Tx] = []
+        for tx in txs:
+            if len(applied) >= self.max_block_txs:
+                break
+            if self._verify_tx(tx) and state.apply_tx(tx, proposer, height) is None:
+                applied.append(tx)
+        state.apply_reward(proposer, self.reward)
+        state.settle_channels(height, self.dispute_window)
+        block = Block.create(key, height, slot, parent, applied, state.state_root())
+        self._memo_state(block.block_hash, state)
+        return block
+
+    def _validate(self, block: Block, now_slot: int) -> tuple[str | None, LedgerState | None]:
+        hdr = block.header
+        h = hdr.block_hash
+        if h in self._height:
+            return "duplicate", None
+        parent = hdr.parent
+        if parent not in self._height:
+            return "unknown_parent", None
+        height = hdr.height
+        if height != self._height[parent] + 1:
+            return "bad_height", None
+        if hdr.slot <= self._slot[parent] or hdr.slot > now_slot + 1:
+            return "bad_slot", None
+        if not hdr.valid_signature():
+            return "bad_proposer_signature", None
+        pstate = self._states.get(parent)
+        if pstate is None:  # pruned: the parent lies strictly below the finalised height
+            return "conflicts_finalized", None
+        proposer = hdr.proposer
+        if proposer != self.leader(parent, hdr.slot):
+            return "wrong_leader", None
+        txs = block.txs
+        if Block.tx_root_of(txs) != hdr.tx_root:
+            return "bad_tx_root", None
+        if len(txs) > self.max_block_txs:
+            return "too_many_txs", None
+        for tx in txs:
+            if not self._verify_tx(tx):
+                return "bad_tx_signature", None
+        # the header hash commits to the transactions' contents (not their signatures, checked above)
+        cached = self._invalid.get(h)
+        if cached is not None:
+            return cached, None
+        state = self._memo_states.get(h)
+        if state is None:
+            state = pstate.copy()
+            for tx in txs:
+                reason = state.apply_tx(tx, proposer, height)
+                if reason is not None:
+                    self._invalid[h] = f"invalid_tx:{reason}"
+                    return self._invalid[h], None
+            state.apply_reward(proposer, self.reward)
+            state.settle_channels(height, self.dispute_window)
+            if state.state_root() != hdr.state_root:
+                self._invalid[h] = "bad_state_root"
+                return "bad_state_root", None
+            self._memo_state(h, state)
+        if not self.is_ancestor(self.finalized, parent):
+            return "conflicts_finalized", None
+        return None, state
+
+    def _verify_tx(self, tx: Tx) -> bool:
+        if self._custom_verify is not None:
+            return self._custom_verify(tx)
+        key = (tx.tx_id, tx.signature)
+        if key in self._sig_ok:
+            return True
+        if tx.valid_signature():
+            self._sig_ok.add(key)
+            return True
+        return False
+
+    def _memo_state(self, h: bytes, state: LedgerState) -> None:
+        if len(self._memo_states) >= _MEMO_LIMIT:
+            self._memo_states.pop(next(iter(self._memo_states)))
+        self._memo_states[h] = state
+
+    def _insert(self, block: Block, state: LedgerState) -> None:
+        h = block.block_hash
+        parent = block.header.parent
+        height = block.header.height
+        self._memo_states.pop(h, None)
+        self._blocks[h] = block
+        self._parent[h] = parent
+        self._height[h] = height
+        self._slot[h] = block.header.slot
+        self._children[parent].append(h)
+        self._children[h] = []
+        jumps = [parent]
+        while len(self._jumps[jumps[-1]]) >= len(jumps):
+            jumps.append(self._jumps[jumps[-1]][len(jumps) - 1])
+        self._jumps[h] = jumps
+        self._order[h] = len(self._order)
+        self._states[h] = state
+        for tx in block.txs:
+            self._tx_index.setdefault(tx.tx_id, set()).add(h)
+        if self._preferred is not None and height > self._height[self._preferred]:
+            self._preferred = None
+        # validation guaranteed that h descends from the finalised block; a later arrival never wins a tie
+        if height > self._height[self._best]:
+            self._best = h
+        self._depth_finality()
+
+    # -- tree queries --------------------------------------------------------------------------------------------
+    def _ancestor_at(self, h: bytes, height: int) -> bytes | None:
+        """The ancestor of ``h`` at ``height`` (``h`` itself at its own height), via skip pointers."""
+        d = self._height[h] - height
+        if d < 0:
+            return None
+        k = 0
+        while d:
+            if d & 1:
+                h = self._jumps[h][k]
+            d >>= 1
+            k += 1
+        return h
+
+    def ancestors(self, h: bytes) -> Iterator[bytes]:
+        """``h``, its parent, ..., genesis (nothing for an unknown hash)."""
+        if h not in self._height:
+            return
+        while True:
+            yield h
+            p = self._parent.get(h)
+            if p is None:
+                return
+            h = p
+
+    def is_ancestor(self, a: bytes, b: bytes) -> bool:
+        """``a`` is ``b`` or an ancestor of ``b``."""
+        ha = self._height.get(a)
+        if ha is None or b not in self._height:
+            return False
+        return self._ancestor_at(b, ha) == a
+
+    def heads(self) -> list[Head]:
+        """All leaves, in insertion order."""
+        return [Head(h, self._height[h], self._slot[h]) for h in sorted(self._children, key=self._order.__getitem__)
+                if not self._children[h]]
+
+    def head(self) -> bytes:
+        """The fork choice (see the module docstring)."""
+        return self._preferred if self._preferred is not None else self._best
+
+    def set_preferred_head(self, h: bytes) -> None:
+        """Let a plugin override the fork choice; ignored unless ``h`` is known and descends from finalised."""
+        if h in self._height and self.is_ancestor(self.finalized, h):
+            self._preferred = h
+            self._depth_finality()
+
+    def chain(self, head: bytes | None = None) -> list[Block]:
+        """Blocks from the first after genesis to ``head`` (default: the fork choice), oldest first."""
+        out = [self._blocks[h] for h in self.ancestors(head if head is not None else self.head()) if h in self._blocks]
+        out.reverse()
+        return out
+
+    def blocks_by_proposer(self, head: bytes | None = None) -> dict[bytes, int]:
+        """Blocks proposed per account on the chain ending at ``head`` (default: the fork choice)."""
+        head = head if head is not None else self.head()
+        if self._by_proposer_memo is not None and self._by_proposer_memo[0] == head:
+            return dict(self._by_proposer_memo[1])
+        counts: dict[bytes, int] = {}
+        for h in self.ancestors(head):
+            b = self._blocks.get(h)
+            if b is not None:
+                p = b.header.proposer
+                counts[p] = counts.get(p, 0) + 1
+        self._by_proposer_memo = (head, counts)
+        return dict(counts)
+
+    def forks_seen(self) -> int:
+        """Blocks not on the current head chain (orphans)."""
+        return len(self._blocks) - self._height[self.head()]
+
+    def confirmations(self, tx_id: bytes, head: bytes | None = None) -> tuple[int, int] | None:
+        """(height of the including block, blocks on top of it + 1) on the chain ending at ``head``, or None."""
+        head = head if head is not None else self.head()
+        hh = self._height.get(head)
+        if hh is None:
+            return None
+        for b in self._tx_index.get(tx_id, ()):
+            if self.is_ancestor(b, head):
+                return self._height[b], hh - self._height[b] + 1
+        return None
+
+    def tx_status(self, tx_id: bytes) -> str:
+        """"finalized" (in a finalised block), "included" (on the head chain) or "unknown"."""
+        blocks = self._tx_index.get(tx_id, ())
+        if any(self.is_ancestor(b, self.finalized) for b in blocks):
+            return "finalized"
+        head = self.head()
+        if any(self.is_ancestor(b, head) for b in blocks):
+            return "included"
+        return "unknown"
+
+    # -- finality ------------------------------------------------------------------------------------------------
+    def add_vote(self, vote: Vote) -> str | None:
+        """Count a finality vote; returns the reason when it is not counted.
+
+        An equivocating vote is detected even when its block is unknown (the evidence needs only the two votes).
+        A vote for an unknown block is not remembered: the caller may keep it and retry once the block arrives.
+        """
+        raw = vote.to_bytes()
+        if raw in self._seen_votes:
+            return "duplicate_vote"
+        if not vote.valid_signature():
+            return "bad_vote_signature"
+        voter = vote.voter
+        fin_state = self._states[self.finalized]
+        if fin_state.stake(voter) <= 0:
+            return "not_a_validator"
+        key = (voter, vote.height)
+        first = self._vote_of.get(key)
+        if first is not None:
+            self._seen_votes.add(raw)
+            if first.block_hash == vote.block_hash:
+                return "duplicate_vote"
+            if key not in self._equivocated:
+                self._equivocated.add(key)
+                self.evidence.append(Evidence(1, first.to_bytes(), raw))
+            return "equivocation"
+        bh = vote.block_hash
+        if bh not in self._height:
+            return "unknown_block"
+        if self._height[bh] != vote.height:
+            return "bad_vote_height"
+        self._vote_of[key] = vote
+        self._seen_votes.add(raw)
+        self._votes.setdefault(bh, set()).add(voter)
+        if self.finality == "votes" and self._height[bh] > self.finalized_height:
+            total = fin_state.total_stake()
+            weight = sum(fin_state.stake(v) for v in self._votes[bh])
+            if total > 0 and 3 * weight > 2 * total and self.is_ancestor(self.finalized, bh):
+                self._finalize(bh)
+        return None
+
+    def vote_weight(self, h: bytes) -> int:
+        """Stake (in the finalised state) of the validators that voted for ``h`` itself."""
+        fin_state = self._states[self.finalized]
+        return sum(fin_state.stake(v) for v in self._votes.get(h, ()))
+
+    def _depth_finality(self) -> None:
+        if self.finality != "depth":
+            return
+        head = self.head()
+        target = self._height[head] - self.depth
+        if target > self.finalized_height:
+            anc = self._ancestor_at(head, target)
+            assert anc is not None
+            self._finalize(anc)
+
+    def _finalize(self, h: bytes) -> None:
+        self.finalized = h
+        self.finalized_height = self._height[h]
+        if not self.is_ancestor(h, self._best):
+            self._best = self._best_in_subtree(h)
+        if self._preferred is not None and not self.is_ancestor(h, self._preferred):
+            self._preferred = None
+
+    def _best_in_subtree(self, root: bytes) -> bytes:
+        best, best_key = root, (self._height[root], -self._order[root])
+        todo = deque([root])
+        while todo:
+            h = todo.popleft()
+            k = (self._height[h], -self._order[h])
+            if k > best_key:
+                best, best_key = h, k
+            todo.extend(self._children[h])
+        return best
+
+    def prune(self) -> None:
+        """Drop post-states that can no longer be built on: all but the finalised block and its descendants."""
+        fin, fh = self.finalized, self.finalized_height
+        for h in [h for h in self._states if h != fin and (self._height[h] < fh or not self.is_ancestor(fin, h))]:
+            del self._states[h]
+            self._stakes.pop(h, None)
+        self._memo_states.clear()

@@ -1,0 +1,139 @@
+"""Peering as in the workshop: announce, ask for peers, peers, ping, pong; a peer limit with random eviction and
+removal of silent peers. These rules are the surface eclipse and Sybil attacks target, so every decision
+(admission, eviction, which peers to use) passes a hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .messages import Address, PeerInfo
+from .schema import Announce, AskForPeers, PeerEntry, Peers, Ping, Pong
+
+if TYPE_CHECKING:
+    from .node import HonestNode
+
+ROLE_CODE = {"validator": 0, "light": 1, "merchant": 2}
+
+
+class PeerTable:
+    def __init__(self, node: HonestNode, limit: int, timeout: float) -> None:
+        self.node = node
+        self.limit = limit
+        self.timeout = timeout
+        self.peers: dict[bytes, PeerInfo] = {}
+        self.known: dict[Address, int] = {}  # addresses learnt from peer exchange -> role
+        self.evictions = 0
+        self.refused = 0
+        self.removed_silent = 0
+        self._ping_nonce = 0
+
+    def __len__(self) -> int:
+        return len(self.peers)
+
+    def by_role(self, role: int) -> list[PeerInfo]:
+        return [p for p in self.peers.values() if p.role == role]
+
+    def ordered(self) -> list[PeerInfo]:
+        """Peers in a stable order (by key), so that iteration never depends on hash seeds."""
+        return [self.peers[k] for k in sorted(self.peers)]
+
+    def seen(self, key: bytes) -> None:
+        p = self.peers.get(key)
+        if p is not None:
+            p.last_seen = self.node.env.now()
+
+    def add(self, key: bytes, address: Address, role: int) -> bool:
+        """Admit a peer (or refresh it); evict one at random when over the limit. Returns True if present after."""
+        node = self.node
+        if key == node.public_key:
+            return False
+        now = node.env.now()
+        existing = self.peers.get(key)
+        if existing is not None:
+            existing.address = address
+            existing.last_seen = now
+            return True
+        info = PeerInfo(key, address, role, now, now)
+        if node.env.has_hook("arena_admit_peer"):
+            vetoes = node.env.call("arena_admit_peer", peer=info)
+            if vetoes:
+                self.refused += 1
+                node.count_drop("peer_refused")
+                return False
+        self.peers[key] = info
+        if len(self.peers) > self.limit:
+            victim = None
+            candidates = [p for p in self.ordered() if p.public_key != key]
+            if node.env.has_hook("arena_choose_eviction"):
+                victim = node.env.first("arena_choose_eviction", peers=candidates, newcomer=info)
+            if victim is None or victim.public_key not in self.peers:
+                victim = node.env.rng.choice(candidates)
+            del self.peers[victim.public_key]
+            self.evictions += 1
+            node.env.record("evict", node=node.env.index, peer=victim.public_key[-8:].hex())
+            if victim.public_key == key:
+                return False
+        return True
+
+    def remove_silent(self) -> None:
+        now = self.node.env.now()
+        for p in self.ordered():
+            if now - p.last_seen > self.timeout:
+                del self.peers[p.public_key]
+                self.removed_silent += 1
+
+    # -- message flows -------------------------------------------------------------------------------------------
+    def announce_to(self, address: Address) -> None:
+        node = self.node
+        node.send_to(address, None, Announce(ROLE_CODE[node.env.role], node.address))
+        node.send_to(address, None, AskForPeers(0))
+
+    def on_announce(self, key: bytes, src: Address, msg: Announce) -> None:
+        was_new = key not in self.peers
+        # The announced address must be where the packet came from: no registering somebody else's address.
+        if (msg.address[0], msg.address[1]) != (src[0], src[1]):
+            self.node.count_drop("address_mismatch")
+            return
+        role = msg.role if msg.role in (0, 1, 2) else 1
+        if self.add(key, src, role) and was_new:
+            self.node.send_to(src, key, Announce(ROLE_CODE[self.node.env.role], self.node.address))
+
+    def on_ask(self, key: bytes, src: Address, msg: AskForPeers) -> None:
+        entries = [PeerEntry(p.public_key, p.address, p.role) for p in self.ordered() if p.public_key != key][:32]
+        self.node.send_to(src, key, Peers(msg.request_id, entries))
+
+    def on_peers(self, key: bytes, src: Address, msg: Peers) -> None:
+        if key not in self.peers:
+            return
+        for e in msg.peers[:64]:
+            addr = (str(e.address[0]), int(e.address[1]))
+            if e.public_key != self.node.public_key and e.public_key not in self.peers and len(self.known) < 1024:
+                self.known[addr] = e.role
+
+    def maintain(self) -> None:
+        """Periodic: drop silent peers, ping the rest, and grow towards the limit from learnt addresses."""
+        self.remove_silent()
+        node = self.node
+        self._ping_nonce = (self._ping_nonce + 1) & 0xFFFFFFFF
+        for p in self.ordered():
+            node.send_to(p.address, p.public_key, Ping(self._ping_nonce))
+        if len(self.peers) < self.limit and self.known:
+            mine = {p.address for p in self.peers.values()}
+            fresh = sorted(a for a in self.known if a not in mine and a != node.address)
+            for addr in node.env.rng.sample(fresh, min(len(fresh), self.limit - len(self.peers))):
+                self.announce_to(addr)
+            self.known.clear()
+
+    def exchange(self) -> None:
+        """Periodic: ask one random peer for its peers."""
+        peers = self.ordered()
+        if peers:
+            p = self.node.env.rng.choice(peers)
+            self.node.send_to(p.address, p.public_key, AskForPeers(0))
+
+    def on_ping(self, key: bytes, src: Address, msg: Ping) -> None:
+        self.node.send_to(src, key, Pong(msg.nonce))
+
+    def on_pong(self, key: bytes, src: Address, msg: Pong) -> None:
+        self.seen(key)

@@ -1,0 +1,55 @@
+"""Handlers in py-ipv8's ``lazy_wrapper`` style that never let bad input crash a node.
+
+A packet that fails to decode, is truncated, carries trailing bytes or a bad signature is dropped and counted by
+reason; only a packet that decoded and authenticated reaches the handler, after the incoming-message hook.
+Exceptions raised by the handler's own logic are *not* swallowed: those are bugs, and the simulator reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload
+
+from .messages import Address, InMessage
+
+if TYPE_CHECKING:
+    from .node import HonestNode
+
+Handler = Callable[[Any, bytes, Address, Any], None]
+
+
+def checked(payload_cls: type[Any]) -> Callable[[Handler], Callable[[Any, Address, bytes], None]]:
+    """Decode, authenticate and hook a message, then call ``handler(self, sender_key, source, payload)``."""
+
+    def decorator(handler: Handler) -> Callable[[Any, Address, bytes], None]:
+        kind = payload_cls.__name__
+
+        @wraps(handler)
+        def wrapper(self: HonestNode, source_address: Address, data: bytes) -> None:
+            try:
+                auth, _ = self.serializer.unpack_serializable(BinMemberAuthenticationPayload, data, offset=23)
+                valid, remainder = self._verify_signature(auth, data)
+                if not valid:
+                    self.count_drop("bad_signature", kind)
+                    return
+                (payload,) = self.serializer.unpack_serializable_list([payload_cls], remainder, offset=23)
+            except Exception:
+                self.count_drop("malformed", kind)
+                return
+            key = bytes(auth.public_key_bin)
+            if self.env.has_hook("arena_incoming_message"):
+                msg = InMessage(kind, payload, source_address, key)
+                self.env.call("arena_incoming_message", message=msg)
+                if msg.drop:
+                    self.count_drop("plugin", kind)
+                    return
+                payload = msg.payload
+            self.peers.seen(key)
+            handler(self, key, source_address, payload)
+
+        return wrapper
+
+    return decorator
