@@ -33,6 +33,9 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ParamsModel = Params
+
+
 class Plugin:
     """Base class of attack and defense plugins.
 
@@ -41,9 +44,9 @@ class Plugin:
 
     name: ClassVar[str] = ""
     team: ClassVar[Team] = "blue"
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[ParamsModel]] = ParamsModel
 
-    def __init__(self, node: NodeContext, params: Params) -> None:
+    def __init__(self, node: NodeContext, params: ParamsModel) -> None:
         self.node = node
         self.params = params
 

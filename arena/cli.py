@@ -60,8 +60,9 @@ def progress_bar(total: float, enabled: bool) -> Iterator[Callable[[float], None
     if not enabled or not console.is_terminal:
         yield None
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"
-                  " virtual s"), TimeElapsedColumn(), console=console, transient=True) as prog:
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.completed:.0f}/{task.total:.0f} virtual s"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as prog:
         task = prog.add_task("battle", total=total)
         yield lambda t: prog.update(task, completed=t)
 
@@ -73,10 +74,11 @@ def progress_bar(total: float, enabled: bool) -> Iterator[Callable[[float], None
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Load a plugin file.")
 @click.option("--param", "params", multiple=True, help="Override a scenario key: validators.0.stake=500.")
 @click.option("--check-determinism", is_flag=True, help="Run twice and fail on the first differing event.")
+@click.option("--baseline", is_flag=True, help="Also run with the red plugins off and report the difference.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")
 def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str, ...], params: tuple[str, ...],
-        check_determinism: bool, quiet: bool, as_json: bool) -> None:
+        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool) -> None:
     """Run a battle in the deterministic simulator."""
     with user_errors():
         sc = load(scenario, params)
@@ -94,6 +96,14 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
                               f"  run 2: {b}")
                 sys.exit(EXIT_CRASH)
             console.print(f"deterministic: both runs gave trace sha256 {again.result['trace_sha256']}")
+        if baseline:
+            from .baseline import compare
+            from .runner import write_result
+
+            base = run_battle(sc, seed=seed, out_dir=target / "baseline", registry=default_registry(plugins),
+                              red_enabled=False)
+            result["baseline"] = compare(result, base.result)
+            write_result(target, result)
     report(result, target, quiet, as_json)
     sys.exit(EXIT_RED_WON if result.get("verdict") == "red_won" else EXIT_OK)
 
@@ -103,7 +113,7 @@ def report(result: dict[str, Any], target: Path, quiet: bool, as_json: bool) -> 
         out.print_json(json.dumps(result, default=str))
         return
     if not quiet:
-        for table in summary_tables(result):
+        for table in [*ledger_tables(target), *summary_tables(result)]:
             out.print(table)
     verdict = result.get("verdict", "n/a")
     out.print(f"verdict: [bold]{verdict}[/bold]  stolen: {result.get('stolen', 0)}  run: {target}")
@@ -127,8 +137,38 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
     for k, v in rows:
         t.add_row(k, str(v))
     tables.append(t)
-    for extra in result.get("_tables", []):
-        tables.append(extra)
+    if "baseline" in result:
+        b = Table(title="attack vs baseline (red plugins off)")
+        b.add_column("metric")
+        b.add_column("value", justify="right")
+        for k, v in result["baseline"].items():
+            b.add_row(str(k), json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v))
+        tables.append(b)
+    return tables
+
+
+def ledger_tables(run_dir: Path, max_rows: int = 30) -> list[Table]:
+    """Each honest validator's ledger (account, balance, nonce), as the course's day 1 asks to print."""
+    states_dir = run_dir / "states"
+    if not states_dir.is_dir():
+        return []
+    states = [json.loads(p.read_text()) for p in sorted(states_dir.glob("validator*.json"))]
+    if not states or len(states) > 8:
+        return []
+    names = {}
+    for p in states_dir.glob("*.json"):
+        st = json.loads(p.read_text())
+        names[st["account"]] = st["name"]
+    tables = []
+    for st in sorted(states, key=lambda s: s["index"]):
+        t = Table(title=f"{st['name']} ledger (finalised height {st.get('finalized_height', 0)})")
+        for col in ("account", "balance", "nonce", "stake"):
+            t.add_column(col, justify="left" if col == "account" else "right")
+        rows = sorted(st.get("ledger", {}).items(), key=lambda kv: names.get(kv[0], "~" + kv[0]))
+        for acct, row in rows[:max_rows]:
+            t.add_row(names.get(acct, acct[:12]), str(row.get("balance", 0)), str(row.get("nonce", 0)),
+                      str(row.get("stake", 0)))
+        tables.append(t)
     return tables
 
 
@@ -145,6 +185,25 @@ def plugins_cmd(plugins: tuple[str, ...]) -> None:
         t.add_row(info.name, info.team, ", ".join(info.hooks), info.source, info.doc)
     out.print(t)
 
+
+def _register() -> None:
+    """Commands that live in their own modules (one job per file)."""
+    from .referee_cli import judge_cmd
+    from .schema_cli import schema_cmd
+
+    main.add_command(judge_cmd)
+    main.add_command(schema_cmd)
+    for module, attr in (("sweep", "sweep_cmd"), ("scaffold", "new_cmd")):
+        try:
+            mod = __import__(f"arena.{module}", fromlist=[attr])
+        except ImportError:
+            continue
+        cmd = getattr(mod, attr, None)
+        if cmd is not None:
+            main.add_command(cmd)
+
+
+_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

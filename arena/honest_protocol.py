@@ -62,7 +62,9 @@ class HonestProtocol(Protocol):
                    balances={self.names[a]: b for a, b in self.balances.items()},
                    stakes={self.names[a]: s for a, s in self.stakes.items()},
                    teams={n.name: n.team for n in world.nodes}, roles={n.name: n.role for n in world.nodes},
-                   reward=sc.consensus.block_reward, mode=sc.consensus.mode)
+                   reward=sc.consensus.block_reward, mode=sc.consensus.mode, max_delay=sc.referee.max_delay,
+                   duration=sc.duration, settle=sc.settle,
+                   plugins={n.name: [p.name for p in n.hooks.instances] for n in world.nodes if n.hooks.instances})
 
     def _bootstrap(self, world: World, node: NodeRuntime) -> list[tuple[str, int]]:
         """The first validators this node can reach; else its topology neighbours (its LAN)."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ipv8.community import Community
 from ipv8.keyvault.keys import PrivateKey
 
+from .adversary import Adversary, TeamBudget
 from .api import NodeContext
 from .keys import node_key
 from .plugins import NodeHooks, Registry, make_context, no_hooks
@@ -88,6 +89,8 @@ class World:
         region_latency = {tuple(k.split("-", 1)): v for k, v in scenario.network.region_latency.items()}
         self.network = SimNetwork(self.loop, self.seed, self.trace, graph, link, scenario.network.regions,
                                   region_latency, overrides)  # type: ignore[arg-type]
+        budget = scenario.teams.red.budget
+        self.red_budget = TeamBudget(budget.sybils, budget.sybil_cost)
         self.nodes: list[NodeRuntime] = []
         for index, (role, spec) in enumerate(scenario.roles()):
             self.nodes.append(self._make_node(index, role, spec.team))
@@ -104,6 +107,8 @@ class World:
         if not uses:
             return
         hooks = NodeHooks(on_fault=lambda plugin, hook, exc: self._plugin_fault(node, plugin, hook, exc))
+        if node.team == "red" and node.context.adversary is None:
+            node.context.adversary = Adversary(self, node, self.red_budget)
         for name, params in uses:
             info = self.registry.get(name)
             if info.team != node.team:
@@ -190,6 +195,9 @@ class World:
         for node in self.nodes:
             if node.hooks.has("arena_node_start"):
                 self.in_node(node, lambda n=node: n.hooks.call("arena_node_start", node=n.context))
+            if node.context.adversary is not None and node.hooks.has("arena_adversary_ready"):
+                self.in_node(node, lambda n=node: n.hooks.call("arena_adversary_ready", node=n.context,
+                                                               adversary=n.context.adversary))
 
     def _create(self, node: NodeRuntime) -> None:
         node.community = self.protocol.create(self, node)

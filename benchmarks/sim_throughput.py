@@ -163,9 +163,10 @@ def measure(n: int, seconds: float, variant: str, seed: int = 1, latency: float 
         build_wall = time.perf_counter() - build_started
 
         gc.collect()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         loop.run_until(seconds)
         wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         hits = cache.hits if cache is not None else 0
         misses = cache.misses if cache is not None else 0
 
@@ -181,10 +182,12 @@ def measure(n: int, seconds: float, variant: str, seed: int = 1, latency: float 
         "variant": variant,
         "virtual_seconds": seconds,
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "build_seconds": build_wall,
         "broadcasts": broadcasts,
         "handled": handled,
         "handled_per_wall_s": handled / wall,
+        "handled_per_cpu_s": handled / cpu if cpu > 0 else None,
         "virtual_per_wall_s": seconds / wall,
         "events": loop.events_run,
         "dropped": sum(net.stats.dropped.values()),

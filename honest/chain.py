@@ -1,8 +1,9 @@
 """The block tree: validation, fork choice and finality (by 2/3-stake votes, or by depth).
 
 Fork choice (``head``): among the blocks that descend from (or are) the last finalised block, the one of greatest
-height; ties go to the earliest arrival (insertion order), then the lowest hash. The greatest-height block is always
-a leaf, so this is the "longest chain" rule restricted to the finalised subtree. A plugin may override it with
+height; ties go to the earliest arrival (insertion order; it is unique within one tree, so the lowest-hash tie-break
+never has to act). The greatest-height block is always a leaf, so this is the "longest chain" rule restricted to the
+finalised subtree: a later equal-height fork never switches the head. A plugin may override it with
 ``set_preferred_head`` until a block higher than the preferred one arrives.
 
 Finality never moves backwards or sideways: a block that does not descend from the current finalised block is never
@@ -30,6 +31,31 @@ FINALITY_MODES = ("votes", "depth")
 _MEMO_LIMIT = 64
 
 
+class TxSignatureCache:
+    """A callable ``verify_tx`` that remembers valid (tx id, signature) pairs, so that a node verifying a transaction
+    at admission and again inside every block (and every fork) carrying it pays for one signature check.
+
+    The key includes the signature: the tx id does not cover it, and a forged copy must not ride on a cached id.
+    Only successes are cached (failures are cheap to repeat and must not poison a later valid copy); the oldest
+    entries are dropped beyond ``limit``.
+    """
+
+    def __init__(self, limit: int = 1 << 17) -> None:
+        self.limit = limit
+        self._ok: dict[tuple[bytes, bytes], None] = {}
+
+    def __call__(self, tx: Tx) -> bool:
+        key = (tx.tx_id, tx.signature)
+        if key in self._ok:
+            return True
+        if not tx.valid_signature():
+            return False
+        if len(self._ok) >= self.limit:
+            self._ok.pop(next(iter(self._ok)))
+        self._ok[key] = None
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     block_hash: bytes
@@ -49,7 +75,7 @@ class BlockTree:
         self.finality = finality
         self.depth = depth
         self.dispute_window = dispute_window
-        self._custom_verify = verify_tx
+        self.verify_tx: Callable[[Tx], bool] = verify_tx or TxSignatureCache()
         self.genesis_hash = GENESIS_HASH
         g = GENESIS_HASH
         self._blocks: dict[bytes, Block] = {}
@@ -57,12 +83,12 @@ class BlockTree:
         self._height: dict[bytes, int] = {g: 0}
         self._slot: dict[bytes, int] = {g: 0}
         self._children: dict[bytes, list[bytes]] = {g: []}
+        self._leaves: dict[bytes, None] = {g: None}  # insertion-ordered set
         self._jumps: dict[bytes, list[bytes]] = {g: []}  # _jumps[h][k] = the ancestor 2**k levels above h
         self._order: dict[bytes, int] = {g: 0}
         self._states: dict[bytes, LedgerState] = {g: genesis_state.copy()}
         self._stakes: dict[bytes, dict[bytes, int]] = {}  # memo: stakes in a block's post-state
         self._tx_index: dict[bytes, set[bytes]] = {}  # tx_id -> blocks containing it
-        self._sig_ok: set[tuple[bytes, bytes]] = set()  # (tx_id, signature) verified by the default verifier
         self._invalid: dict[bytes, str] = {}  # hash -> reason, only for reasons the hash fully determines
         self._memo_states: dict[bytes, LedgerState] = {}  # post-states computed by validate/build, not yet added
         self._best = g
@@ -75,6 +101,8 @@ class BlockTree:
         self._seen_votes: set[bytes] = set()
         self._equivocated: set[tuple[bytes, int]] = set()
         self._by_proposer_memo: tuple[bytes, dict[bytes, int]] | None = None
+        self._pruned_at: bytes | None = None
+        self._pub_memo: dict[int, tuple[PrivateKey, bytes]] = {}  # id(key) -> (key, account); key.pub() is slow
 
     # -- lookups -------------------------------------------------------------------------------------------------
     def has(self, h: bytes) -> bool:
@@ -130,14 +158,17 @@ class BlockTree:
         pstate = self._states.get(parent)
         if pstate is None:
             raise ValueError("parent unknown or pruned")
-        proposer = account_of(key.pub().key_to_bin())
+        memo = self._pub_memo.get(id(key))
+        if memo is None or memo[0] is not key:
+            memo = self._pub_memo[id(key)] = (key, account_of(key.pub().key_to_bin()))
+        proposer = memo[1]
         height = self._height[parent] + 1
         state = pstate.copy()
         applied: list[Tx] = []
         for tx in txs:
             if len(applied) >= self.max_block_txs:
                 break
-            if self._verify_tx(tx) and state.apply_tx(tx, proposer, height) is None:
+            if self.verify_tx(tx) and state.apply_tx(tx, proposer, height) is None:
                 applied.append(tx)
         state.apply_reward(proposer, self.reward)
         state.settle_channels(height, self.dispute_window)
@@ -172,7 +203,7 @@ class BlockTree:
         if len(txs) > self.max_block_txs:
             return "too_many_txs", None
         for tx in txs:
-            if not self._verify_tx(tx):
+            if not self.verify_tx(tx):
                 return "bad_tx_signature", None
         # the header hash commits to the transactions' contents (not their signatures, checked above)
         cached = self._invalid.get(h)
@@ -196,17 +227,6 @@ class BlockTree:
             return "conflicts_finalized", None
         return None, state
 
-    def _verify_tx(self, tx: Tx) -> bool:
-        if self._custom_verify is not None:
-            return self._custom_verify(tx)
-        key = (tx.tx_id, tx.signature)
-        if key in self._sig_ok:
-            return True
-        if tx.valid_signature():
-            self._sig_ok.add(key)
-            return True
-        return False
-
     def _memo_state(self, h: bytes, state: LedgerState) -> None:
         if len(self._memo_states) >= _MEMO_LIMIT:
             self._memo_states.pop(next(iter(self._memo_states)))
@@ -223,6 +243,8 @@ class BlockTree:
         self._slot[h] = block.header.slot
         self._children[parent].append(h)
         self._children[h] = []
+        self._leaves.pop(parent, None)
+        self._leaves[h] = None
         jumps = [parent]
         while len(self._jumps[jumps[-1]]) >= len(jumps):
             jumps.append(self._jumps[jumps[-1]][len(jumps) - 1])
@@ -272,8 +294,7 @@ class BlockTree:
 
     def heads(self) -> list[Head]:
         """All leaves, in insertion order."""
-        return [Head(h, self._height[h], self._slot[h]) for h in sorted(self._children, key=self._order.__getitem__)
-                if not self._children[h]]
+        return [Head(h, self._height[h], self._slot[h]) for h in self._leaves]
 
     def head(self) -> bytes:
         """The fork choice (see the module docstring)."""
@@ -343,8 +364,8 @@ class BlockTree:
         if not vote.valid_signature():
             return "bad_vote_signature"
         voter = vote.voter
-        fin_state = self._states[self.finalized]
-        if fin_state.stake(voter) <= 0:
+        stakes = self.stakes_at(self.finalized)
+        if stakes.get(voter, 0) <= 0:
             return "not_a_validator"
         key = (voter, vote.height)
         first = self._vote_of.get(key)
@@ -365,16 +386,16 @@ class BlockTree:
         self._seen_votes.add(raw)
         self._votes.setdefault(bh, set()).add(voter)
         if self.finality == "votes" and self._height[bh] > self.finalized_height:
-            total = fin_state.total_stake()
-            weight = sum(fin_state.stake(v) for v in self._votes[bh])
+            total = sum(stakes.values())
+            weight = sum(stakes.get(v, 0) for v in self._votes[bh])
             if total > 0 and 3 * weight > 2 * total and self.is_ancestor(self.finalized, bh):
                 self._finalize(bh)
         return None
 
     def vote_weight(self, h: bytes) -> int:
         """Stake (in the finalised state) of the validators that voted for ``h`` itself."""
-        fin_state = self._states[self.finalized]
-        return sum(fin_state.stake(v) for v in self._votes.get(h, ()))
+        stakes = self.stakes_at(self.finalized)
+        return sum(stakes.get(v, 0) for v in self._votes.get(h, ()))
 
     def _depth_finality(self) -> None:
         if self.finality != "depth":
@@ -408,6 +429,9 @@ class BlockTree:
     def prune(self) -> None:
         """Drop post-states that can no longer be built on: all but the finalised block and its descendants."""
         fin, fh = self.finalized, self.finalized_height
+        if self._pruned_at == fin:
+            return
+        self._pruned_at = fin
         for h in [h for h in self._states if h != fin and (self._height[h] < fh or not self.is_ancestor(fin, h))]:
             del self._states[h]
             self._stakes.pop(h, None)

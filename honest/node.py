@@ -63,6 +63,7 @@ from .wire import checked
 COMMUNITY_ID = hashlib.sha1(b"ipv8-arena honest protocol v1").digest()
 STATUS = {0: "unknown", 1: "pending", 2: "included", 3: "finalized", 4: "rejected"}
 VALIDATOR, LIGHT, MERCHANT = 0, 1, 2
+ORDER_TIMEOUT = 60.0  # a merchant stops asking about a payment after this long
 
 
 class HonestSettings(CommunitySettings):
@@ -328,7 +329,7 @@ class HonestNode(Community):
         if reason is not None:
             return self._reject(tx.tx_id, reason)
         self.applied.add(tx.tx_id)
-        held = self.held.get(tx.sender)
+        held = self.held.get(tx.sender, {})
         while held and self.ledger.nonce(tx.sender) + 1 in held:
             nxt = held.pop(self.ledger.nonce(tx.sender) + 1)
             if self.ledger.apply_tx(nxt, None) is None:
@@ -648,7 +649,11 @@ class HonestNode(Community):
 
     def check_payments(self) -> None:
         """Ask validators about every open order; deliver those the policy says are confirmed."""
-        open_orders = [o for o in self.orders.values() if o.status not in ("delivered", "rejected")]
+        now = self.env.now()
+        for o in self.orders.values():
+            if o.status not in ("delivered", "expired") and now - o.since > ORDER_TIMEOUT:
+                o.status = "expired"
+        open_orders = [o for o in self.orders.values() if o.status not in ("delivered", "expired")]
         if not open_orders:
             return
         vals = self.pick_validators("payment", self.config.query_validators)
@@ -664,7 +669,7 @@ class HonestNode(Community):
         if tx_id is None or tx_id != msg.tx_id or key not in self.peers.peers:
             return
         for order in self.orders.values():
-            if order.tx_id != tx_id or order.status in ("delivered", "rejected"):
+            if order.tx_id != tx_id or order.status in ("delivered", "expired"):
                 continue
             order.status = STATUS.get(msg.status, "unknown")
             order.confirmations = msg.confirmations

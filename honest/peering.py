@@ -27,6 +27,7 @@ class PeerTable:
         self.refused = 0
         self.removed_silent = 0
         self._ping_nonce = 0
+        self._initiated: dict[Address, float] = {}  # where we sent an unsolicited Announce, and when
 
     def __len__(self) -> int:
         return len(self.peers)
@@ -86,17 +87,22 @@ class PeerTable:
     # -- message flows -------------------------------------------------------------------------------------------
     def announce_to(self, address: Address) -> None:
         node = self.node
+        self._initiated[(address[0], address[1])] = node.env.now()
         node.send_to(address, None, Announce(ROLE_CODE[node.env.role], node.address))
         node.send_to(address, None, AskForPeers(0))
 
     def on_announce(self, key: bytes, src: Address, msg: Announce) -> None:
-        was_new = key not in self.peers
         # The announced address must be where the packet came from: no registering somebody else's address.
         if (msg.address[0], msg.address[1]) != (src[0], src[1]):
             self.node.count_drop("address_mismatch")
             return
         role = msg.role if msg.role in (0, 1, 2) else 1
-        if self.add(key, src, role) and was_new:
+        # Answer every Announce that is not itself the answer to ours, even from a peer we already have: a peer
+        # that restarted (or dropped us) announces itself again and only learns about us from the answer.
+        # The side that announced first does not answer the answer, so an exchange is two packets and cannot loop.
+        sent = self._initiated.pop((src[0], src[1]), None)
+        answer = sent is None or self.node.env.now() - sent > self.timeout
+        if self.add(key, src, role) and answer:
             self.node.send_to(src, key, Announce(ROLE_CODE[self.node.env.role], self.node.address))
 
     def on_ask(self, key: bytes, src: Address, msg: AskForPeers) -> None:
@@ -115,6 +121,8 @@ class PeerTable:
         """Periodic: drop silent peers, ping the rest, and grow towards the limit from learnt addresses."""
         self.remove_silent()
         node = self.node
+        cutoff = node.env.now() - self.timeout
+        self._initiated = {a: t for a, t in self._initiated.items() if t >= cutoff}
         self._ping_nonce = (self._ping_nonce + 1) & 0xFFFFFFFF
         for p in self.ordered():
             node.send_to(p.address, p.public_key, Ping(self._ping_nonce))

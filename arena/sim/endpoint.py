@@ -53,12 +53,16 @@ class SimEndpoint(Endpoint):
     def send(self, socket_address: Address, packet: bytes) -> None:
         if not self._open:
             return
-        pkt = Packet(self.address, (socket_address[0], socket_address[1]), packet)
-        if self.outgoing is not None:
-            self.outgoing(pkt)
-            if pkt.drop or pkt.copies < 1:
-                self.network._drop(pkt, "plugin")
-                return
+        dst = (socket_address[0], socket_address[1])
+        if self.outgoing is None:
+            self.bytes_up += len(packet)
+            self.network.send_raw(self.address, dst, packet)
+            return
+        pkt = Packet(self.address, dst, packet)
+        self.outgoing(pkt)
+        if pkt.drop or pkt.copies < 1:
+            self.network._drop(pkt, "plugin")
+            return
         self.bytes_up += len(pkt.data)
         self.network.transmit(pkt)
 
@@ -73,3 +77,11 @@ class SimEndpoint(Endpoint):
             data = pkt.data
         self.bytes_down += len(data)
         self.notify_listeners((source, data))
+
+    def notify_listeners(self, packet: tuple[Address, bytes]) -> None:
+        """As :meth:`Endpoint.notify_listeners` (and its ``_deliver_later`` check), without two calls per packet."""
+        prefix = packet[1][:self.prefixlen]
+        for listener in self._prefix_map.get(prefix, self._listeners):
+            # A listener removed, or the endpoint closed, by an earlier listener does not get the packet.
+            if self._open and (prefix in self._prefix_map or listener in self._listeners):
+                listener.on_packet(packet)

@@ -79,6 +79,22 @@ class NetworkStats:
         }
 
 
+class _Route:
+    """What the data path needs to know about one (source address, destination address) pair."""
+
+    __slots__ = ("base", "context", "dst", "dst_host", "rng", "spec", "src_host")
+
+    def __init__(self, dst: Address, src_host: int, dst_host: int, context: contextvars.Context, spec: LinkSpec,
+                 base: float, rng: Any) -> None:
+        self.dst = dst
+        self.src_host = src_host
+        self.dst_host = dst_host
+        self.context = context
+        self.spec = spec
+        self.base = base
+        self.rng = rng
+
+
 class SimNetwork:
     """Hosts (topology nodes) with endpoints at addresses; links between hosts joined by an edge."""
 
@@ -110,6 +126,7 @@ class SimNetwork:
         self._last_arrival: dict[tuple[int, int], float] = {}
         self._rngs: dict[int, Any] = {}
         self._link_cache: dict[tuple[int, int], tuple[LinkSpec, float]] = {}
+        self._routes: dict[tuple[Address, Address], _Route] = {}
         self.on_drop: Callable[[Packet, str], None] | None = None
 
     # -- membership --------------------------------------------------------------------------------------------
@@ -118,10 +135,12 @@ class SimNetwork:
             raise ValueError(f"address {endpoint.address} is already in use")
         self.endpoints[endpoint.address] = endpoint
         self.host_of[endpoint.address] = host
+        self._routes.clear()
 
     def detach(self, endpoint: SimEndpoint) -> None:
         self.endpoints.pop(endpoint.address, None)
         self.host_of.pop(endpoint.address, None)
+        self._routes.clear()
 
     def neighbours(self, host: int) -> list[int]:
         """Hosts this host has a link to (all hosts when there is no topology)."""
@@ -187,45 +206,74 @@ class SimNetwork:
         return rng
 
     # -- the data path -----------------------------------------------------------------------------------------
+    def _route(self, src: Address, dst: Address) -> _Route | None:
+        """The cached facts about src->dst that do not change while both stay attached (None: no route)."""
+        src_host = self.host_of.get(src)
+        dst_ep = self.endpoints.get(dst)
+        if src_host is None or dst_ep is None:
+            return None
+        dst_host = self.host_of[dst]
+        spec, base = self.link(src_host, dst_host)
+        route = _Route(dst, src_host, dst_host, dst_ep.context, spec, base, self._rng(src_host))
+        self._routes[(src, dst)] = route
+        return route
+
+    def invalidate(self) -> None:
+        """Forget cached routes and link specs (call after changing links, regions or overrides mid-run)."""
+        self._routes.clear()
+        self._link_cache.clear()
+
     def transmit(self, packet: Packet) -> None:
-        """Decide the fate of one packet and schedule its arrival."""
+        """Decide the fate of one packet (as transport hooks left it) and schedule its arrival."""
+        self.send_raw(packet.src, packet.dst, packet.data, packet.delay, packet.copies)
+
+    def send_raw(self, src: Address, dst: Address, data: bytes, extra_delay: float = 0.0, copies: int = 1) -> None:
+        """The data path: drop checks in a fixed order, then latency, jitter, bandwidth, ordering, duplication.
+
+        Random draws come from the sender's stream in a fixed order (loss, jitter, duplication), only for the
+        features a link has, so a run's history depends on the seed alone.
+        """
         stats = self.stats
         stats.sent += 1
-        stats.bytes_sent += len(packet.data)
+        size = len(data)
+        stats.bytes_sent += size
         trace = self.trace
-        src_host = self.host_of.get(packet.src)
-        dst_ep = self.endpoints.get(packet.dst)
         if trace is not None and trace.packets:
-            trace.emit(self.loop.time(), "send", src=_addr(packet.src), dst=_addr(packet.dst), size=len(packet.data))
-        if src_host is None or dst_ep is None:
-            return self._drop(packet, "no_route")
-        dst_host = self.host_of[packet.dst]
+            trace.emit(self.loop.time(), "send", src=_addr(src), dst=_addr(dst), size=size)
+        route = self._routes.get((src, dst))
+        if route is None:
+            route = self._route(src, dst)
+            if route is None:
+                return self._drop_data(src, dst, data, "no_route")
+        src_host = route.src_host
+        dst_host = route.dst_host
         if src_host in self.down:
-            return self._drop(packet, "sender_down")
-        if not self.connected(src_host, dst_host):
-            return self._drop(packet, "no_link")
-        if not self._same_side(src_host, dst_host):
-            return self._drop(packet, "partition")
-        spec, base = self.link(src_host, dst_host)
-        if len(packet.data) > spec.mtu:
-            return self._drop(packet, "mtu")
-        rng = self._rng(src_host)
+            return self._drop_data(src, dst, data, "sender_down")
+        if self.graph is not None and src_host != dst_host and not self.graph.has_edge(src_host, dst_host):
+            return self._drop_data(src, dst, data, "no_link")
+        groups = self.groups
+        if groups is not None and groups.get(src_host, -1) != groups.get(dst_host, -1):
+            return self._drop_data(src, dst, data, "partition")
+        spec = route.spec
+        if size > spec.mtu:
+            return self._drop_data(src, dst, data, "mtu")
+        rng = route.rng
         if spec.loss and rng.random() < spec.loss:
-            return self._drop(packet, "loss")
+            return self._drop_data(src, dst, data, "loss")
         now = self.loop.time()
-        delay = base + packet.delay
+        delay = route.base + extra_delay
         if spec.jitter:
-            delay += _jitter(rng, spec)
+            # rng.uniform(0, j) is j * rng.random(): the same draw, without two calls per packet.
+            delay += spec.jitter * rng.random() if spec.jitter_dist == "uniform" else _jitter(rng, spec)
         if delay < 0.0:
             delay = 0.0  # a hook's negative delay cannot make a packet arrive before it was sent
         if spec.bandwidth:
             key = (src_host, dst_host)
             start = max(now, self._busy_until.get(key, now))
-            done = start + len(packet.data) / spec.bandwidth
+            done = start + size / spec.bandwidth
             self._busy_until[key] = done
             delay += done - now
         arrival = now + delay
-        copies = packet.copies
         if spec.duplicate and rng.random() < spec.duplicate:
             copies += 1
         if not spec.reorder:
@@ -233,31 +281,34 @@ class SimNetwork:
             arrival = max(arrival, self._last_arrival.get(key, 0.0))
             # The last copy of this packet is the one a later packet must not overtake.
             self._last_arrival[key] = arrival + (copies - 1) * 1e-6
-        ctx = dst_ep.context
-        call_at = self.loop.call_at
-        arrive = self._arrive
-        src, dst, data = packet.src, packet.dst, packet.data
+        if copies == 1:
+            self.loop.call_at(arrival, self._arrive, src, route, data, context=route.context)
+            return None
         for i in range(copies):
             # Copies after the first trail by a microsecond each so that their order is defined.
-            call_at(arrival + i * 1e-6, arrive, src, dst, data, context=ctx)
+            self.loop.call_at(arrival + i * 1e-6, self._arrive, src, route, data, context=route.context)
         return None
 
-    def _arrive(self, src: Address, dst: Address, data: bytes) -> None:
+    def _arrive(self, src: Address, route: _Route, data: bytes) -> None:
+        dst = route.dst
         dst_ep = self.endpoints.get(dst)
         if dst_ep is None:
-            return self._drop(Packet(src, dst, data), "no_route")
+            return self._drop_data(src, dst, data, "no_route")
         dst_host = self.host_of[dst]
-        src_host = self.host_of.get(src, dst_host)
-        if dst_host in self.down or not dst_ep.is_open():
-            return self._drop(Packet(src, dst, data), "receiver_down")
-        if not self._same_side(src_host, dst_host):
-            return self._drop(Packet(src, dst, data), "partition")
+        if dst_host in self.down or not dst_ep._open:
+            return self._drop_data(src, dst, data, "receiver_down")
+        groups = self.groups
+        if groups is not None and groups.get(route.src_host, -1) != groups.get(dst_host, -1):
+            return self._drop_data(src, dst, data, "partition")
         self.stats.delivered += 1
         trace = self.trace
         if trace is not None and trace.packets:
             trace.emit(self.loop.time(), "deliver", src=_addr(src), dst=_addr(dst), size=len(data))
         dst_ep.receive(src, data)
         return None
+
+    def _drop_data(self, src: Address, dst: Address, data: bytes, reason: str) -> None:
+        self._drop(Packet(src, dst, data), reason)
 
     def _drop(self, packet: Packet, reason: str) -> None:
         self.stats.dropped[reason] += 1
