@@ -26,7 +26,7 @@ from .ledger import LedgerStore
 from .mempool import Mempool
 from .messages import Address, OutMessage, PaymentStatus, PeerInfo
 from .peering import PeerTable
-from .pos import leader, slot_at
+from .pos import slot_at
 from .schema import (
     ITEM_BLOCK,
     ITEM_TX,
@@ -409,7 +409,7 @@ class HonestNode(Community):
         state = self.tree.state(head)
         if state is None:
             return
-        if leader(state.stakes(), head, slot) != self.account:
+        if self.tree.leader(head, slot) != self.account:
             return
         txs = self.mempool.select(state, self.config.max_block_txs)
         block = self.tree.build(self.key, head, slot, txs)
