@@ -1,0 +1,38 @@
+"""Course day 4 end to end: the double spend steals without the defense and nothing with it, over 5 seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from arena.runner import run_battle
+from arena.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SEEDS = [1, 2, 3, 4, 5]
+
+
+def _battle(name: str, seed: int, tmp_path: Path) -> dict:
+    sc = load_scenario(SCENARIOS / name, [("duration", 80), ("settle", 25)])
+    return run_battle(sc, seed=seed, out_dir=tmp_path / f"{name}-{seed}").result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_double_spend_steals_without_defense(seed: int, tmp_path: Path) -> None:
+    result = _battle("day4_double_spend.yaml", seed, tmp_path)
+    assert result["verdict"] == "red_won", result["verdict_reason"]
+    assert result["stolen"] > 0
+    assert result["stolen_by_kind"]["double_spend"] == result["stolen"]
+    assert any(e.get("kind") == "double_spend" for e in result["evidence"]), "the attack must have fired"
+    assert all(inv["ok"] is not False for name, inv in result["invariants"].items() if name != "liveness")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_confirmation_depth_stops_it(seed: int, tmp_path: Path) -> None:
+    result = _battle("day4_double_spend_defended.yaml", seed, tmp_path)
+    assert result["stolen"] == 0
+    assert result["verdict"] == "blue_won", result["verdict_reason"]
+    assert result["evidence"], "the attack still fired; it just stole nothing"
