@@ -174,6 +174,9 @@ class NodeHooks:
         plugin_name = getattr(impl.plugin, "name", "?")
         if plugin_name in self.disabled:
             return None
+        own = getattr(impl.plugin, "node", None)
+        if isinstance(own, NodeContext):
+            kwargs = {**kwargs, "node": own}  # each plugin sees its own context (its name on trace events)
         try:
             return impl.function(*[kwargs[a] for a in impl.argnames])
         except Exception as exc:
