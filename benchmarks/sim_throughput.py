@@ -134,7 +134,8 @@ def measure(n: int, seconds: float, variant: str, seed: int = 1, latency: float 
     addresses: list[Address] = [(f"10.{i // 250}.{i % 250}.1", 7000) for i in range(n)]
     endpoints = [SimEndpoint(net, addresses[i], i, f"node{i}") for i in range(n)]
     communities: list[BenchCommunity] = []
-    starts = random.Random(f"{seed}:bench").sample(range(1000), n)
+    starter = random.Random(f"{seed}:bench")
+    starts = [starter.random() for _ in range(n)]  # each node's first broadcast, within the first virtual second
 
     with virtual_ipv8(loop.time, random.Random(f"{seed}:ipv8"), cache_signatures=variant != "nocache") as cache:
 
@@ -156,7 +157,7 @@ def measure(n: int, seconds: float, variant: str, seed: int = 1, latency: float 
                     c.network.add_verified_peer(Peer(pubs[j], addresses[j]))
                     c.targets.append(addresses[j])
             # Broadcast once per virtual second, nodes staggered over the first second.
-            c.register_task("broadcast", c.broadcast, interval=1.0, delay=starts[i] / 1000)
+            c.register_task("broadcast", c.broadcast, interval=1.0, delay=starts[i])
             return c
 
         for i, ep in enumerate(endpoints):
@@ -279,9 +280,10 @@ def report(rows: list[dict[str, Any]]) -> None:
         print(f"target at N=50 (>= 15,000 signed msgs/wall s, < 1 MiB/node): {'met' if ok else 'NOT met'} "
               f"({target['handled_per_wall_s']:,.0f} msgs/wall s, {_fmt(peak)} KiB/node)")
     print()
-    print(f"msgs handled: messages that reached a @lazy_wrapper handler, summed over all nodes, after a {WARMUP:g} s")
-    print("  virtual warm-up (py-ipv8's address->peer cache starts cold); wall, CPU and virtual seconds exclude building")
-    print("  and warm-up. msgs/CPU s uses this process's CPU time: steadier than wall time on a busy machine.")
+    print("msgs handled: messages that reached a @lazy_wrapper handler, summed over all nodes, after a "
+          f"{WARMUP:g} s virtual")
+    print("  warm-up (py-ipv8's address->peer cache starts cold); wall, CPU and virtual seconds exclude building and")
+    print("  warm-up. msgs/CPU s uses this process's CPU time: steadier than wall time on a busy machine.")
     print("peak KiB/node: (VmHWM after the run - VmRSS before building the nodes) / N, in a fresh worker process whose")
     print("  peak counter is reset (/proc/self/clear_refs) just before building; it counts everything the run")
     print("  allocates (nodes, loop, network, verify cache, in-flight packets). RSS KiB/node: VmRSS after - before.")

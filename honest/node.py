@@ -113,6 +113,7 @@ class HonestNode(Community):
                               finality=cfg.finality, depth=cfg.depth, dispute_window=cfg.dispute_window)
         self.mempool = Mempool(cfg.mempool_size, cfg.mempool_per_sender)
         self.rejected: OrderedDict[bytes, str] = OrderedDict()
+        self.bad_signatures = 0
         self.head = self.tree.genesis_hash
         self.voted_heights: set[int] = set()
         self.pending_votes: list[Vote] = []
@@ -296,7 +297,10 @@ class HonestNode(Community):
         if tx_id in self.rejected:
             return False
         if not self.verify_tx(tx):
-            return self._reject(tx_id, "bad_signature")
+            # Not cached by id: the id does not cover the signature, and a forged copy must not block the real one.
+            self.bad_signatures += 1
+            self.env.record("tx_rejected", node=self.env.index, tx=tx_id.hex(), reason="bad_signature")
+            return False
         if self.env.has_hook("arena_validate_transfer"):
             vetoes = self.env.call("arena_validate_transfer", tx=tx)
             if vetoes:
@@ -381,17 +385,19 @@ class HonestNode(Community):
 
     def tx_status(self, tx_id: bytes) -> tuple[int, int, int]:
         """(status code, height, confirmations) of a transaction as this validator sees it."""
-        if tx_id in self.rejected:
-            return 4, 0, 0
+        # What the ledger holds wins over a later rejection (a replay of an applied transfer is rejected, but the
+        # transfer itself stays applied).
         if self.config.consensus == "none":
-            return (3, 0, 1) if self.ledger_has(tx_id) else (0, 0, 0)
+            if self.ledger_has(tx_id):
+                return 3, 0, 1
+            return (4, 0, 0) if tx_id in self.rejected else (0, 0, 0)
         found = self.tree.confirmations(tx_id, self.head)
         if found is not None:
             height, conf = found
             return (3 if height <= self.tree.finalized_height else 2), height, conf
         if tx_id in self.mempool:
             return 1, 0, 0
-        return 0, 0, 0
+        return (4, 0, 0) if tx_id in self.rejected else (0, 0, 0)
 
     def ledger_has(self, tx_id: bytes) -> bool:
         return tx_id in self.applied

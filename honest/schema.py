@@ -424,8 +424,8 @@ class HtlcOffer(Frozen):
     """Multi-hop: pay ``amount`` to whoever reveals the preimage of ``payment_hash`` before ``expiry``."""
 
     msg_id = 64
-    format_list = ["32s", "32s", "Q", "Q", ["20s"]]
-    names = ["channel_id", "payment_hash", "amount", "expiry", "route"]
+    format_list = ["32s", "32s", "Q", "Q", "varlenH"]
+    names = ["channel_id", "payment_hash", "amount", "expiry", "route"]  # route: concatenated 20-byte accounts
 
 
 @vp_compile

@@ -111,12 +111,12 @@ def running(world: World) -> Iterator[World]:
 
 
 # -- sample payloads -------------------------------------------------------------------------------------------------
-def sample_value(fmt: Any) -> Any:
-    """A valid (boring) value for one field format of the schema."""
+def sample_value(fmt: Any, fill_lists: bool = False) -> Any:
+    """A valid (boring) value for one field format of the schema; lists are empty unless ``fill_lists``."""
     if isinstance(fmt, list):
-        return []
+        return [sample_value(fmt[0], fill_lists)] if fill_lists else []
     if isinstance(fmt, type) and issubclass(fmt, Frozen):
-        return sample_payload(fmt)
+        return sample_payload(fmt, fill_lists)
     simple: dict[str, Any] = {"B": 1, "H": 1, "I": 1, "Q": 1, "?": True, "20s": bytes(range(20)),
                               "32s": bytes(range(32)), "varlenH": b"abc", "varlenI": b"abc", "varlenHutf8": "abc",
                               "ipv4": ("127.0.0.1", 7000)}
@@ -125,13 +125,17 @@ def sample_value(fmt: Any) -> Any:
     return simple[fmt]
 
 
-def sample_payload(cls: type[Frozen]) -> Any:
-    return cls(*[sample_value(f) for f in cls.format_list])
+def sample_payload(cls: type[Frozen], fill_lists: bool = False) -> Any:
+    return cls(*[sample_value(f, fill_lists) for f in cls.format_list])
 
 
 def strategy_for(fmt: Any) -> st.SearchStrategy[Any]:
     """Hypothesis values for one field format: anything the serializer accepts, most of it nonsense."""
     if isinstance(fmt, list):
+        if not (isinstance(fmt[0], type) and issubclass(fmt[0], Frozen)):
+            # py-ipv8 lists hold payloads only: a list of a plain format cannot be packed unless empty
+            # (HtlcOffer.route; see test_schema_lock.test_list_fields_round_trip)
+            return st.just([])
         return st.lists(strategy_for(fmt[0]), max_size=4)
     if isinstance(fmt, type) and issubclass(fmt, Frozen):
         return payload_strategy(fmt)

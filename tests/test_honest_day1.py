@@ -104,26 +104,24 @@ def test_bad_signature_is_rejected_and_ledger_unchanged() -> None:
     tx = transfer(world, LIGHT0, LIGHT0 + 1, 5)
     flipped = forge(tx, bytes([tx.signature[0] ^ 0x01]) + tx.signature[1:])
     assert v.accept_tx(flipped, None) is False
-    assert v.rejected[flipped.tx_id] == "bad_signature"
+    assert v.bad_signatures == 1 and flipped.tx_id not in v.rejected  # counted, not cached by id
     # signed by somebody else (a valid signature, but not by the sender's key)
     other = node(world, LIGHT0 + 2)
     v2 = node(world, 1)
     stolen = Tx.create(other.key, TX_TRANSFER, tx.receiver, tx.amount, tx.nonce, tx.fee)
     impostor = forge(tx, stolen.signature)
     assert v2.accept_tx(impostor, None) is False
-    assert v2.rejected[impostor.tx_id] == "bad_signature"
+    assert v2.bad_signatures == 1 and impostor.tx_id not in v2.rejected
     # truncated and empty signatures
     v3 = node(world, 2)
     assert v3.accept_tx(forge(tx, tx.signature[:-1]), None) is False
     assert v3.accept_tx(forge(tx, b""), None) is False
-    assert v3.rejected[tx.tx_id] == "bad_signature"
+    assert v3.bad_signatures >= 1 and tx.tx_id not in v3.rejected
     for val in (v, v2, v3):
         assert tx.tx_id not in val.applied
         assert val.ledger.snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG honest/node.py accept_tx: rejections are cached by tx_id, which does not "
-                   "cover the signature, so a forged copy seen first makes a validator refuse the genuine transfer")
 def test_forged_copy_does_not_block_the_genuine_transfer() -> None:
     world = finished()
     v = node(world, 0)
@@ -150,8 +148,6 @@ def test_replayed_transfer_is_debited_once() -> None:
     assert v.ledger.snapshot() == after_first
 
 
-@pytest.mark.xfail(strict=True, reason="BUG honest/node.py tx_status: checks ``rejected`` before ``applied``, so replaying "
-                   "an applied transfer makes the validator report it as rejected (status 4) to merchants")
 def test_replay_does_not_turn_an_applied_transfer_into_rejected() -> None:
     world = finished()
     v = node(world, 0)

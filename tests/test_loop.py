@@ -260,3 +260,36 @@ def test_stop_before_run_forever_does_not_advance_the_clock(loop: VirtualLoop) -
     loop.run_forever()
     assert ran == ["soon"]
     assert loop.time() == 0.0
+
+
+def test_pending_task_collected_by_gc_is_a_notice_not_a_failure(loop: VirtualLoop) -> None:
+    import gc
+
+    async def wait_forever() -> None:
+        await loop.create_future()  # nobody will ever resolve it
+
+    task = run_in_node("light4", loop.create_task, wait_forever())
+    loop.run_until(1)
+    assert not task.done()
+    del task
+    gc.collect()  # the task and its future form a cycle: only the collector frees them
+    loop.run_until(2)  # does not raise
+    assert loop.failures == []
+    assert len(loop.notices) == 1
+    assert "destroyed but it is pending" in loop.notices[0]
+    assert "light4" in loop.notices[0]
+
+
+def test_unretrieved_task_exception_names_the_node(loop: VirtualLoop) -> None:
+    import gc
+
+    async def failing() -> None:
+        await asyncio.sleep(1)
+        raise ValueError("nobody awaits me")
+
+    run_in_node("validator9", lambda: loop.create_task(failing()))  # the task is not kept: nobody retrieves it
+    loop.run_until(2)  # the task failed at t=1, but only the collector can tell
+    gc.collect()
+    with pytest.raises(SimulationError, match="validator9") as info:
+        loop.run_until(3)
+    assert "nobody awaits me" in str(info.value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,16 @@ class Net:
         return [e["reason"] for e in self.trace.kept if e.get("ev") == "drop"]
 
 
+_LOOPS: list[VirtualLoop] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_loops() -> Iterator[None]:
+    yield
+    while _LOOPS:
+        _LOOPS.pop().close()
+
+
 def build(
     n: int = 2,
     link: LinkSpec | None = None,
@@ -69,6 +79,7 @@ def build(
     **kwargs: Any,
 ) -> Net:
     loop = VirtualLoop()
+    _LOOPS.append(loop)
     trace = Trace(None, level, keep=True)
     net = SimNetwork(loop, seed, trace, graph, link or LinkSpec(latency=0.25), **kwargs)
     eps = [SimEndpoint(net, (f"10.0.0.{i + 1}", 7000), i, f"node{i}") for i in range(n)]

@@ -81,6 +81,24 @@ def test_payloads_are_immutable(cls: type[Frozen]) -> None:
     assert cls.from_bytes(payload.to_bytes()).to_bytes() == payload.to_bytes()
 
 
+def _has_list(cls: type[Frozen]) -> bool:
+    return any(isinstance(f, list) for f in cls.format_list)
+
+
+@pytest.mark.parametrize("cls", [
+    c for c in ALL_TYPES if _has_list(c)
+], ids=lambda c: c.__name__)
+def test_list_fields_round_trip(cls: type[Frozen]) -> None:
+    """Messages with list fields survive the wire with a non-empty list."""
+    payload = sample_payload(cls, fill_lists=True)
+    data = payload.to_bytes()
+    again = cls.from_bytes(data)
+    assert again.to_bytes() == data
+    for name, fmt in zip(cls.names, cls.format_list, strict=True):
+        if isinstance(fmt, list):
+            assert len(getattr(again, name)) == 1
+
+
 def test_from_bytes_refuses_trailing_bytes() -> None:
     data = sample_payload(schema.Ping).to_bytes()
     with pytest.raises(ValueError, match="trailing"):

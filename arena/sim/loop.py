@@ -13,7 +13,7 @@ import contextvars
 import heapq
 import itertools
 from asyncio import events
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self._seq = itertools.count()
         self._cancelled_timers = 0
         self.failures: list[SimulationError] = []
+        self.notices: list[str] = []
         self.events_run = 0
         self.set_exception_handler(self._record_exception)
 
@@ -57,6 +58,17 @@ class VirtualLoop(asyncio.BaseEventLoop):
         heapq.heappush(self._timers, (when, next(self._seq), timer))
         timer._scheduled = True  # type: ignore[attr-defined]
         return timer
+
+    def create_task(  # type: ignore[override]
+        self, coro: Coroutine[Any, Any, T], *, name: str | None = None, context: contextvars.Context | None = None
+    ) -> asyncio.Task[T]:
+        """As asyncio's, and the task remembers its node: the C ``Task`` of Python 3.11 hides its context, and a
+        task's failure reported by the garbage collector must still name the node it ran for."""
+        task = super().create_task(coro, name=name, context=context)
+        node = context.get(current_node) if context is not None else current_node.get()
+        if node is not None:
+            task._arena_node = node  # type: ignore[attr-defined]
+        return task
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
         """Cancelled timers stay in the heap and are skipped when popped (cheaper than removing them), but once
@@ -152,21 +164,29 @@ class VirtualLoop(asyncio.BaseEventLoop):
             raise first
 
     def _record_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """An exception escaped a callback or task: remember it with the node it ran for; the run fails."""
+        """An exception escaped a callback or task: remember it with the node it ran for; the run fails.
+
+        Reports without an exception (asyncio's "Task was destroyed but it is pending!") come from the garbage
+        collector, at a moment that is not part of the simulation; they are kept in :attr:`notices` and do not stop
+        the run, so that whether a run fails never depends on when the collector happened to run.
+        """
         exc = context.get("exception")
         if isinstance(exc, asyncio.CancelledError):
             return
         node = None
         for key in ("task", "future", "handle"):
             obj = context.get(key)
+            node = getattr(obj, "_arena_node", None)
             ctx = getattr(obj, "_context", None)
-            if isinstance(ctx, contextvars.Context):
+            if node is None and isinstance(ctx, contextvars.Context):
                 node = ctx.get(current_node)
-                if node is not None:
-                    break
+            if node is not None:
+                break
         message = context.get("message", "unhandled exception")
-        if exc is not None:
-            message = f"{message}: {type(exc).__name__}: {exc}"
+        if exc is None:
+            self.notices.append(f"{message} (node {node})" if node else message)
+            return
+        message = f"{message}: {type(exc).__name__}: {exc}"
         err = SimulationError(message, node)
         err.__cause__ = exc
         self.failures.append(err)

@@ -1,8 +1,10 @@
 """The simulated underlay: who can reach whom, and what each link does to a packet.
 
-Every packet passes one function, :meth:`SimNetwork.transmit`, which decides in a fixed order whether it is dropped
-(and why) and when it arrives. Drops are counted by reason and recorded in the trace, so a fault is part of the
-history the referee reads.
+Every packet passes one function, :meth:`SimNetwork.send_raw` (:meth:`SimNetwork.transmit` when transport hooks
+have seen it as a :class:`Packet`), which decides in a fixed order whether it is dropped (and why) and when it
+arrives. What does not change per packet (hosts, link spec, the sender's random stream) is cached per address pair;
+drop conditions (crash, topology, partition) are checked live. Drops are counted by reason and recorded in the
+trace, so a fault is part of the history the referee reads.
 """
 
 from __future__ import annotations
