@@ -288,8 +288,19 @@ def test_unretrieved_task_exception_names_the_node(loop: VirtualLoop) -> None:
         raise ValueError("nobody awaits me")
 
     run_in_node("validator9", lambda: loop.create_task(failing()))  # the task is not kept: nobody retrieves it
-    loop.run_until(2)  # the task failed at t=1, but only the collector can tell
-    gc.collect()
     with pytest.raises(SimulationError, match="validator9") as info:
+        loop.run_until(2)  # reported when the finished task is freed
+        gc.collect()
         loop.run_until(3)
+    assert "Task exception was never retrieved" in str(info.value)
     assert "nobody awaits me" in str(info.value)
+    assert loop.failures[0].node == "validator9"
+
+
+def test_exception_reported_from_inside_node_code_names_the_node(loop: VirtualLoop) -> None:
+    def report() -> None:
+        loop.call_exception_handler({"message": "message handler raised", "exception": ValueError("bad block")})
+
+    loop.call_at(1.0, report, context=new_context("validator5"))
+    with pytest.raises(SimulationError, match=r"message handler raised: ValueError: bad block \(node validator5\)"):
+        loop.run_until(2)

@@ -182,6 +182,8 @@ class VirtualLoop(asyncio.BaseEventLoop):
                 node = ctx.get(current_node)
             if node is not None:
                 break
+        if node is None:
+            node = current_node.get()  # reported synchronously from inside a node's code
         message = context.get("message", "unhandled exception")
         if exc is None:
             self.notices.append(f"{message} (node {node})" if node else message)
