@@ -8,7 +8,7 @@ scenario makes public (validator and merchant addresses). It never hands out ano
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keys import PrivateKey
@@ -68,12 +68,65 @@ class TeamBudget:
         self.used = 0
 
 
-class Adversary:
-    def __init__(self, world: World, node: NodeRuntime, budget: TeamBudget) -> None:
+class AdversaryHost(Protocol):
+    """What the backend (simulator or live process) provides to the adversary of one red node."""
+
+    seed: int
+    index: int
+    name: str
+    key: PrivateKey
+
+    def emit(self, ev: str, **fields: Any) -> None: ...
+
+    def now(self) -> float: ...
+
+    def contacts(self) -> list[Contact]: ...
+
+    def community(self) -> Any: ...
+
+    def address(self) -> Address: ...
+
+
+class SimAdversaryHost:
+    """The simulator's side of the capability: reads the world's public facts, never hands out node objects."""
+
+    def __init__(self, world: World, node: NodeRuntime) -> None:
         self._world = world
         self._node = node
+        self.seed = world.seed
+        self.index = node.index
+        self.name = node.name
+        self.key = node.key
+
+    def emit(self, ev: str, **fields: Any) -> None:
+        self._world.emit(ev, **fields)
+
+    def now(self) -> float:
+        return self._world.loop.time()
+
+    def contacts(self) -> list[Contact]:
+        out = []
+        roles = self._world.scenario.roles()
+        for n in self._world.nodes:
+            if n is self._node:
+                continue
+            pk = bytes(n.key.pub().key_to_bin())
+            out.append(Contact(n.name, n.role, n.endpoint.address, account_of(pk), pk,
+                               getattr(roles[n.index][1], "price", 0)))
+        return out
+
+    def community(self) -> Any:
+        return self._node.community
+
+    def address(self) -> Address:
+        return self._node.endpoint.address
+
+
+class Adversary:
+    def __init__(self, host: AdversaryHost, budget: TeamBudget) -> None:
+        self._host = host
         self._budget = budget
-        self.me = Identity(node.name, node.key)
+        self.me = Identity(host.name, host.key)
         self.identities: list[Identity] = []
         self._nonces: dict[bytes, int] = {}
 
@@ -84,23 +137,16 @@ class Adversary:
         if b.used >= b.sybils:
             raise BudgetExceeded(f"red team budget allows {b.sybils} extra identities")
         b.used += 1
-        name = f"sybil{self._node.index}.{len(self.identities)}"
-        ident = Identity(name, derive_key(self._world.seed, name))
+        name = f"sybil{self._host.index}.{len(self.identities)}"
+        ident = Identity(name, derive_key(self._host.seed, name))
         self.identities.append(ident)
-        self._world.emit("identity", node=self._node.index, name=name, account=ident.account.hex(), cost=b.cost)
+        self._host.emit("identity", node=self._host.index, name=name, account=ident.account.hex(), cost=b.cost)
         return ident
 
     # -- what is public --------------------------------------------------------------------------------------------
     def contacts(self, role: str | None = None) -> list[Contact]:
-        """Every node's address and account (what a scenario's participants know), optionally of one role."""
-        out = []
-        for n in self._world.nodes:
-            if n is self._node or (role is not None and n.role != role):
-                continue
-            pk = bytes(n.key.pub().key_to_bin())
-            spec = self._world.scenario.roles()[n.index][1]
-            out.append(Contact(n.name, n.role, n.endpoint.address, account_of(pk), pk, getattr(spec, "price", 0)))
-        return out
+        """Every other node's address and account (what a scenario's participants know), optionally of one role."""
+        return [c for c in self._host.contacts() if role is None or c.role == role]
 
     def validators(self) -> list[Contact]:
         return self.contacts("validator")
@@ -110,13 +156,13 @@ class Adversary:
 
     @property
     def address(self) -> Address:
-        return self._node.endpoint.address
+        return self._host.address()
 
     # -- acting ----------------------------------------------------------------------------------------------------
     def _community(self) -> HonestNode:
         from honest.node import HonestNode
 
-        c = self._node.community
+        c = self._host.community()
         if not isinstance(c, HonestNode):
             raise RuntimeError("the adversary's node is not running")
         return c
@@ -151,7 +197,7 @@ class Adversary:
         self.send(validator.address, SubmitTx(tx))
 
     def now(self) -> float:
-        return self._world.loop.time()
+        return self._host.now()
 
     def info(self) -> dict[str, Any]:
-        return {"node": self._node.name, "identities": len(self.identities), "budget": self._budget.sybils}
+        return {"node": self._host.name, "identities": len(self.identities), "budget": self._budget.sybils}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ipv8.community import Community
 from ipv8.keyvault.keys import PrivateKey
 
-from .adversary import Adversary, TeamBudget
+from .adversary import Adversary, SimAdversaryHost, TeamBudget
 from .api import NodeContext
 from .keys import node_key
 from .plugins import NodeHooks, Registry, make_context, no_hooks
@@ -108,7 +108,7 @@ class World:
             return
         hooks = NodeHooks(on_fault=lambda plugin, hook, exc: self._plugin_fault(node, plugin, hook, exc))
         if node.team == "red" and node.context.adversary is None:
-            node.context.adversary = Adversary(self, node, self.red_budget)
+            node.context.adversary = Adversary(SimAdversaryHost(self, node), self.red_budget)
         for name, params in uses:
             info = self.registry.get(name)
             if info.team != node.team:

@@ -407,6 +407,13 @@ class BlockTree:
             assert anc is not None
             self._finalize(anc)
 
+    def restore_finalized(self, h: bytes) -> bool:
+        """After a restart: move finality to ``h`` read from durable storage (only forward, on the same chain)."""
+        if h not in self._height or self._height[h] <= self.finalized_height or not self.is_ancestor(self.finalized, h):
+            return False
+        self._finalize(h)
+        return True
+
     def _finalize(self, h: bytes) -> None:
         self.finalized = h
         self.finalized_height = self._height[h]

@@ -295,8 +295,6 @@ def test_restarted_validator_rejoins_the_peer_tables() -> None:
             assert restarted.public_key in node(world, i).peers.peers
 
 
-@pytest.mark.xfail(strict=True, reason="BUG honest/node.py: in consensus 'none' the ledger is never saved "
-                   "(store.save_state is never called), so a restarted validator starts again from genesis")
 def test_restarted_validator_keeps_its_day1_ledger() -> None:
     world = build(scenario(duration=24, events=[{"at": 8, "crash": 3}, {"at": 12, "restart": 3}],
                            workload={"stop": 6}))

@@ -177,9 +177,6 @@ def test_crashed_validator_restarts_and_catches_up() -> None:
         assert heights == sorted(heights)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG honest/node.py _restore + honest/chain.py: BlockTree has no "
-                   "restore_finalized, so a restarted validator's finalised point falls back to genesis until new "
-                   "votes arrive (its stored finalised block is ignored)")
 def test_restarted_validator_keeps_its_finalised_point() -> None:
     _, samples, marks = crash_world()
     assert marks["after"] >= marks["before"]
