@@ -679,6 +679,8 @@ class HonestNode(Community):
         self.orders[order_key] = PaymentStatus(msg.order_id, tx.tx_id, tx.amount, tx.sender, "unknown", 0, 0,
                                                self.env.now())
         self.buyers[tx.tx_id] = (src, key, msg.order_id)
+        # Ask at once (a shop answers its customer now, not at its next round).
+        self._ask_status(self.orders[order_key], self.pick_validators("payment", self.config.query_validators))
 
     def check_payments(self) -> None:
         """Ask validators about every open order; deliver those the policy says are confirmed."""
@@ -691,10 +693,13 @@ class HonestNode(Community):
             return
         vals = self.pick_validators("payment", self.config.query_validators)
         for o in open_orders:
-            for v in vals:
-                self.query_seq += 1
-                self.status_queries[self.query_seq] = o.tx_id
-                self.send_to(v.address, v.public_key, TxStatusQuery(self.query_seq, o.tx_id))
+            self._ask_status(o, vals)
+
+    def _ask_status(self, order: PaymentStatus, vals: list[PeerInfo]) -> None:
+        for v in vals:
+            self.query_seq += 1
+            self.status_queries[self.query_seq] = order.tx_id
+            self.send_to(v.address, v.public_key, TxStatusQuery(self.query_seq, order.tx_id))
 
     @checked(TxStatusReply)
     def on_tx_status_reply(self, key: bytes, src: Address, msg: TxStatusReply) -> None:

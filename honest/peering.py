@@ -124,8 +124,11 @@ class PeerTable:
         cutoff = node.env.now() - self.timeout
         self._initiated = {a: t for a, t in self._initiated.items() if t >= cutoff}
         self._ping_nonce = (self._ping_nonce + 1) & 0xFFFFFFFF
-        for p in self.ordered():
-            node.send_to(p.address, p.public_key, Ping(self._ping_nonce))
+        # Only peers we have not heard from lately need a ping: any message already proves liveness.
+        quiet = node.env.now() - node.config.ping_interval
+        peers = [p for p in self.ordered() if p.last_seen <= quiet]
+        if peers:
+            node.broadcast(peers, Ping(self._ping_nonce))  # one signature for all (the same bytes to every peer)
         if len(self.peers) < self.limit and self.known:
             mine = {p.address for p in self.peers.values()}
             fresh = sorted(a for a in self.known if a not in mine and a != node.address)

@@ -58,6 +58,18 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def public_key_of(key: PrivateKey) -> bytes:
+    """The serialised public key of ``key``, computed once per key object (deriving it costs a curve operation)."""
+    cached = getattr(key, "_arena_public_bin", None)
+    if cached is None:
+        cached = bytes(key.pub().key_to_bin())
+        try:
+            key._arena_public_bin = cached  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    return cached
+
+
 def sign(key: PrivateKey, data: bytes) -> bytes:
     return bytes(default_eccrypto.create_signature(key, data))
 
@@ -128,7 +140,7 @@ class Tx(Frozen):
     @classmethod
     def create(cls, key: PrivateKey, kind: int, receiver: bytes, amount: int, nonce: int, fee: int,
                data: bytes = b"") -> Tx:
-        unsigned = cls(kind, key.pub().key_to_bin(), receiver, amount, nonce, fee, data, b"")
+        unsigned = cls(kind, public_key_of(key), receiver, amount, nonce, fee, data, b"")
         return cls(kind, unsigned.sender_key, receiver, amount, nonce, fee, data, sign(key, unsigned.canonical()))
 
 
@@ -181,7 +193,7 @@ class Block(Frozen):
 
     @classmethod
     def create(cls, key: PrivateKey, height: int, slot: int, parent: bytes, txs: list[Tx], state_root: bytes) -> Block:
-        pk = key.pub().key_to_bin()
+        pk = public_key_of(key)
         unsigned = BlockHeader(height, slot, parent, pk, cls.tx_root_of(txs), state_root, b"")
         header = BlockHeader(height, slot, parent, pk, unsigned.tx_root, state_root, sign(key, unsigned.canonical()))
         return cls(header, list(txs))
@@ -210,7 +222,7 @@ class Vote(Frozen):
 
     @classmethod
     def create(cls, key: PrivateKey, height: int, block_hash: bytes) -> Vote:
-        pk = key.pub().key_to_bin()
+        pk = public_key_of(key)
         unsigned = cls(height, block_hash, pk, b"")
         return cls(height, block_hash, pk, sign(key, unsigned.canonical()))
 
