@@ -1,12 +1,23 @@
 """The adversary capability: what a red plugin may do beyond what its (honest-code) node does on its own.
 
-It can create extra identities (keys derived from the seed; each counts against the red team's budget), sign with
-those and its own key only, send any schema message to any address its host can reach, and learn what the
-scenario makes public (validator and merchant addresses). It never hands out another node's objects.
+It can create extra identities (keys derived from the seed; each counts against the red team's budget), give an
+identity its own network presence (an endpoint at this node's host that answers pings and announces, and passes
+everything else it receives to the ``arena_identity_message`` hook), sign with those and its own key only, send any
+schema message (or captured raw bytes) to any address its host can reach, build and adopt blocks signed by its own
+key, and learn what the scenario makes public (validator and merchant addresses). It never hands out another
+node's objects or keys.
+
+:class:`Wallet` is the small capability every node's plugins get (``arena_wallet_ready``): sign a transaction from
+the node's own account, recorded as the node's intent.
+
+A backend implements :class:`AdversaryHost` (the simulator's is :class:`SimAdversaryHost`; a live host opens UDP
+sockets for ``open_endpoint``).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -15,9 +26,12 @@ from ipv8.keyvault.keys import PrivateKey
 from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload
 from ipv8.messaging.serialization import default_serializer
 
-from honest.schema import Frozen, SubmitTx, Tx, account_of
+from honest.messages import InMessage
+from honest.schema import Announce, Block, Frozen, Ping, Pong, SubmitTx, Tx, account_of, decode
 
 from .keys import derive_key
+from .sim.endpoint import SimEndpoint
+from .sim.network import SimNetwork
 
 if TYPE_CHECKING:
     from honest.node import HonestNode
@@ -25,6 +39,13 @@ if TYPE_CHECKING:
     from .world import NodeRuntime, World
 
 Address = tuple[str, int]
+ROLE_CODE = {"validator": 0, "light": 1, "merchant": 2}
+
+
+def work_of(public_key: bytes) -> int:
+    """Proof of work carried by a key: leading zero bits of SHA-256(b"arena-pow" + public key) (S/Kademlia-style)."""
+    digest = int.from_bytes(hashlib.sha256(b"arena-pow" + public_key).digest(), "big")
+    return 256 - digest.bit_length()
 
 
 class BudgetExceeded(RuntimeError):
@@ -68,8 +89,18 @@ class TeamBudget:
         self.used = 0
 
 
+class RawEndpoint(Protocol):
+    """An extra socket of a red host (a Sybil's network presence)."""
+
+    address: Address
+
+    def send(self, address: Address, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class AdversaryHost(Protocol):
-    """What the backend (simulator or live process) provides to the adversary of one red node."""
+    """What the backend (simulator or live process) provides to the adversary (and wallet) of one node."""
 
     seed: int
     index: int
@@ -85,6 +116,18 @@ class AdversaryHost(Protocol):
     def community(self) -> Any: ...
 
     def address(self) -> Address: ...
+
+    def active(self) -> bool:
+        """False once red plugins are switched off (the settle period): Sybil endpoints fall silent."""
+        ...
+
+    def open_endpoint(self, name: str, receive: Callable[[Address, bytes], None]) -> RawEndpoint:
+        """A new endpoint at this node's host (same IP, another port); ``receive(source, data)`` per packet."""
+        ...
+
+    def call_hook(self, hook: str, **kwargs: Any) -> None:
+        """Call a hook of this node's plugins (``node=`` is added), in the node's context, faults contained."""
+        ...
 
 
 class SimAdversaryHost:
@@ -121,6 +164,83 @@ class SimAdversaryHost:
     def address(self) -> Address:
         return self._node.endpoint.address
 
+    def active(self) -> bool:
+        return self._node.up and (self._node.team != "red" or self._world.red_active)
+
+    def open_endpoint(self, name: str, receive: Callable[[Address, bytes], None]) -> RawEndpoint:
+        network = self._world.network
+        ip, port = self._node.endpoint.address
+        while (ip, port) in network.endpoints:
+            port += 1
+        return SybilEndpoint(network, (ip, port), self._node.index, name, receive)
+
+    def call_hook(self, hook: str, **kwargs: Any) -> None:
+        node = self._node
+        if node.hooks.has(hook):
+            node.endpoint.context.run(lambda: node.hooks.call(hook, node=node.context, **kwargs))
+
+
+class SybilEndpoint(SimEndpoint):
+    """A Sybil's socket in the simulator: every packet goes to one callback (no py-ipv8 listeners)."""
+
+    def __init__(self, network: SimNetwork, address: Address, host: int, name: str,
+                 receive: Callable[[Address, bytes], None]) -> None:
+        super().__init__(network, address, host, name)
+        self._receive = receive
+        self._open = True
+
+    def receive(self, source: Address, data: bytes) -> None:
+        if self._open:
+            self.bytes_down += len(data)
+            self._receive(source, data)
+
+
+def _honest(host: AdversaryHost) -> HonestNode:
+    from honest.node import HonestNode
+
+    c = host.community()
+    if not isinstance(c, HonestNode):
+        raise RuntimeError(f"{host.name} is not running")
+    return c
+
+
+class Wallet:
+    """The node's own account, for any plugin: sign transactions, recorded as the node's intents (never a Sybil's)."""
+
+    def __init__(self, host: AdversaryHost) -> None:
+        self._host = host
+
+    @property
+    def account(self) -> bytes:
+        return account_of(bytes(self._host.key.pub().key_to_bin()))
+
+    def sign(self, kind: int, receiver: bytes, amount: int, fee: int, data: bytes = b"",
+             purpose: str = "plugin") -> Tx:
+        """A transaction from this node's account with its next nonce (recorded as an ``intent``; not sent)."""
+        c = _honest(self._host)
+        nonce = c.next_nonce
+        if c.config.consensus == "pos" and (state := c.tree.state(c.head)) is not None:
+            nonce = max(nonce, state.nonce(c.account) + 1)  # validators sign rarely: follow the chain
+        c.next_nonce = nonce + 1
+        tx = Tx.create(self._host.key, kind, receiver, amount, nonce, fee, data)
+        self._host.emit("intent", node=self._host.index, tx=tx.tx_id.hex(), sender=c.account.hex(),
+                        receiver=receiver.hex(), amount=amount, fee=fee, nonce=nonce, purpose=purpose)
+        return tx
+
+    def presign(self, kind: int, receiver: bytes, amount: int, fee: int, data: bytes = b"") -> Tx:
+        """A transaction for a third party to publish later (a watchtower's dispute): signed with the nonce the node
+        would use next, which is not claimed, so the transaction is void once the node signs anything else."""
+        c = _honest(self._host)
+        return Tx.create(self._host.key, kind, receiver, amount, c.next_nonce, fee, data)
+
+    def submit(self, tx: Tx, purpose: str | None = None) -> bool:
+        """Hand ``tx`` (ours, or one a client pre-signed) to a validator the node knows; with ``purpose``, record it
+        first as an intent of its signer. False if the node knows no validator."""
+        if purpose is not None:
+            self._host.emit("intent", node=self._host.index, tx=tx.tx_id.hex(), sender=tx.sender.hex(),
+                            receiver=tx.receiver.hex(), amount=tx.amount, fee=tx.fee, nonce=tx.nonce, purpose=purpose)
+        return _honest(self._host).submit(tx)
+
 
 class Adversary:
     def __init__(self, host: AdversaryHost, budget: TeamBudget) -> None:
@@ -129,19 +249,82 @@ class Adversary:
         self.me = Identity(host.name, host.key)
         self.identities: list[Identity] = []
         self._nonces: dict[bytes, int] = {}
+        self._endpoints: dict[bytes, tuple[RawEndpoint, int]] = {}  # account -> (endpoint, role code)
+        self._announced: dict[tuple[bytes, Address], float] = {}
 
     # -- identities ----------------------------------------------------------------------------------------------
-    def create_identity(self) -> Identity:
-        """A new key (a Sybil). Raises BudgetExceeded past the red team's budget."""
+    def create_identity(self, work: int = 0) -> Identity:
+        """A new key (a Sybil). With ``work`` > 0, keys are ground until one carries that many bits of proof of
+        work (``work_of``); every key tried counts against the budget. Raises BudgetExceeded past the budget."""
         b = self._budget
-        if b.used >= b.sybils:
-            raise BudgetExceeded(f"red team budget allows {b.sybils} extra identities")
-        b.used += 1
-        name = f"sybil{self._host.index}.{len(self.identities)}"
-        ident = Identity(name, derive_key(self._host.seed, name))
+        base = f"sybil{self._host.index}.{len(self.identities)}"
+        tries = 0
+        while True:
+            if b.used >= b.sybils:
+                raise BudgetExceeded(f"red team budget allows {b.sybils} extra identities (keys tried)")
+            b.used += 1
+            name = base if tries == 0 else f"{base}#{tries}"
+            tries += 1
+            ident = Identity(base, derive_key(self._host.seed, name))
+            if work_of(ident.public_key) >= work:
+                break
         self.identities.append(ident)
-        self._host.emit("identity", node=self._host.index, name=name, account=ident.account.hex(), cost=b.cost)
+        self._host.emit("identity", node=self._host.index, name=base, account=ident.account.hex(), cost=b.cost,
+                        tries=tries)
         return ident
+
+    # -- network presence of identities ---------------------------------------------------------------------------
+    def open_endpoint(self, identity: Identity, role: str = "light") -> Address:
+        """Give ``identity`` its own address at this node's host. It answers Ping and Announce by itself (claiming
+        ``role``), so it stays in the peer tables it joins; every other message it receives is passed to the
+        ``arena_identity_message`` hook. Returns the address (use ``announce`` to join a peer table)."""
+        if identity.account in self._endpoints:
+            return self._endpoints[identity.account][0].address
+        ep = self._host.open_endpoint(identity.name, lambda src, data: self._receive(identity, src, data))
+        self._endpoints[identity.account] = (ep, ROLE_CODE[role])
+        return ep.address
+
+    def address_of(self, identity: Identity | None = None) -> Address:
+        """Where ``identity`` is reached (its own endpoint, else this node's address)."""
+        found = self._endpoints.get(identity.account) if identity is not None else None
+        return found[0].address if found else self._host.address()
+
+    def announce(self, address: Address, identity: Identity) -> None:
+        """Ask the node at ``address`` to add ``identity`` (which needs an endpoint) to its peer table."""
+        ep, role = self._endpoints[identity.account]
+        self._announced[(identity.account, (address[0], address[1]))] = self.now()
+        self.send(address, Announce(role, ep.address), identity)
+
+    def _receive(self, identity: Identity, src: Address, data: bytes) -> None:
+        """A packet for one of our identities: answer liveness checks, pass the rest to the plugins."""
+        if not self._host.active():
+            return
+        try:
+            c = self._community()
+        except RuntimeError:
+            return
+        cls = decode(data[22]) if len(data) > 23 and data[:22] == c.get_prefix() else None
+        if cls is None:
+            return
+        try:
+            auth, _ = c.serializer.unpack_serializable(BinMemberAuthenticationPayload, data, offset=23)
+            valid, rest = c._verify_signature(auth, data)
+            (payload,) = c.serializer.unpack_serializable_list([cls], rest, offset=23)
+        except Exception:
+            return
+        if not valid:
+            return
+        sender = bytes(auth.public_key_bin)
+        if isinstance(payload, Ping):
+            self.send(src, Pong(payload.nonce), identity)
+            return
+        if isinstance(payload, Announce):
+            sent = self._announced.pop((identity.account, (src[0], src[1])), None)
+            if sent is None or self.now() - sent > 15.0:
+                self.send(src, Announce(self._endpoints[identity.account][1], self.address_of(identity)), identity)
+            return
+        self._host.call_hook("arena_identity_message", identity=identity,
+                             message=InMessage(cls.__name__, payload, src, sender))
 
     # -- what is public --------------------------------------------------------------------------------------------
     def contacts(self, role: str | None = None) -> list[Contact]:
@@ -160,12 +343,7 @@ class Adversary:
 
     # -- acting ----------------------------------------------------------------------------------------------------
     def _community(self) -> HonestNode:
-        from honest.node import HonestNode
-
-        c = self._host.community()
-        if not isinstance(c, HonestNode):
-            raise RuntimeError("the adversary's node is not running")
-        return c
+        return _honest(self._host)
 
     def next_nonce(self, identity: Identity | None = None) -> int:
         """Claim the next nonce of our own account (identities other than our node's start at 1 and are tracked)."""
@@ -185,19 +363,59 @@ class Adversary:
         return Tx.create(ident.key, kind, receiver, amount, nonce, fee, data)
 
     def send(self, address: Address, payload: Frozen, identity: Identity | None = None) -> None:
-        """Send any schema message, signed (py-ipv8 packet signature) by us or one of our identities."""
+        """Send any schema message, signed (py-ipv8 packet signature) by us or one of our identities; from the
+        identity's own endpoint when it has one."""
         c = self._community()
         ident = identity or self.me
         packet = c.get_prefix() + bytes([payload.msg_id]) + default_serializer.pack_serializable_list(
             [BinMemberAuthenticationPayload(ident.public_key), payload])
         packet += default_eccrypto.create_signature(ident.key, packet)
-        c.endpoint.send(address, packet)
+        self.send_raw(address, packet, identity)
+
+    def send_raw(self, address: Address, data: bytes, identity: Identity | None = None) -> None:
+        """Send bytes as they are (a packet captured earlier, say), from our address or an identity's endpoint."""
+        found = self._endpoints.get(identity.account) if identity is not None else None
+        if found is not None:
+            found[0].send(address, data)
+        else:
+            self._community().endpoint.send(address, data)
 
     def submit(self, tx: Tx, validator: Contact) -> None:
         self.send(validator.address, SubmitTx(tx))
+
+    # -- blocks (a red validator) ----------------------------------------------------------------------------------
+    def build_block(self, parent: bytes, slot: int, txs: list[Tx]) -> Block:
+        """A block signed by our own key on ``parent`` (a block our node knows) with those of ``txs`` that apply,
+        its state root computed as honest validators will check it. Nothing is sent."""
+        return self._community().tree.build(self.me.key, parent, slot, txs)
+
+    # -- payment channels (our own node's) -------------------------------------------------------------------------
+    def channels(self) -> list[Any]:
+        """Our node's channels as ``honest.channels.ChannelView`` (id, parties, our side, status, latest balances)."""
+        cm = self._community().channels
+        return [cm.view(ch) for ch in cm.channels.values()]
+
+    def pay_channel(self, channel_id: bytes, amount: int) -> bool:
+        """Pay the peer of one of our open channels directly (a signed state update)."""
+        return self._community().channels.pay_channel(channel_id, amount)
+
+    def close_channel(self, channel_id: bytes) -> bool:
+        """Close one of our channels unilaterally now; ``arena_channel_close`` chooses the state we publish."""
+        return self._community().channels.force_close(channel_id)
+
+    def nonce_at(self, block: bytes) -> int:
+        """Our account's nonce (transactions applied) after ``block``, as our node knows it (0 if unknown)."""
+        state = self._community().tree.state(block)
+        return state.nonce(self.me.account) if state is not None else 0
+
+    def adopt_block(self, block: Block) -> bool:
+        """Give our own node ``block`` as if it had arrived (it validates it and may switch head and vote); relays
+        nothing. True if it was added."""
+        return self._community().on_block(block, None, None)
 
     def now(self) -> float:
         return self._host.now()
 
     def info(self) -> dict[str, Any]:
-        return {"node": self._host.name, "identities": len(self.identities), "budget": self._budget.sybils}
+        return {"node": self._host.name, "identities": len(self.identities), "budget": self._budget.sybils,
+                "keys_used": self._budget.used, "endpoints": len(self._endpoints)}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
@@ -21,6 +23,9 @@ from .scenario import Scenario, load_scenario
 from .sim.loop import SimulationError
 from .trace import first_difference
 from .yamlsource import ScenarioError, parse_param
+
+if TYPE_CHECKING:
+    from .world import World
 
 EXIT_OK, EXIT_RED_WON, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
 
@@ -54,17 +59,53 @@ def load(path: str, params: tuple[str, ...] = ()) -> Scenario:
     return load_scenario(path, [parse_param(p) for p in params])
 
 
+class BattleProgress:
+    """The progress callback of a run: virtual time, packets sent, evidence so far and a provisional status."""
+
+    def __init__(self, prog: Progress, task: TaskID) -> None:
+        self.prog, self.task = prog, task
+        self.world: World | None = None
+
+    def watch(self, world: World) -> None:
+        self.world = world
+
+    def __call__(self, t: float) -> None:
+        w = self.world
+        if w is None:
+            self.prog.update(self.task, completed=t)
+            return
+        self.prog.update(self.task, completed=t, packets=w.network.stats.sent, evidence=w.trace.counts["evidence"],
+                         status=battle_status(w))
+
+
+def battle_status(world: World) -> str:
+    """A provisional word on the battle while it runs (the verdict comes from the referee at the end)."""
+    if not any(n.team == "red" for n in world.nodes):
+        status = "no red team"
+    elif not world.red_enabled:
+        status = "baseline (red off)"
+    elif world.red_active:
+        status = "red active, " + ("attack fired" if world.trace.counts["evidence"] else "no evidence yet")
+    else:
+        status = "settling (red off)"
+    faults = [what for what, on in (("partitioned", world.network.groups is not None),
+                                    ("nodes down", any(not n.up for n in world.nodes))) if on]
+    return ", ".join([status, *faults])
+
+
 @contextmanager
-def progress_bar(total: float, enabled: bool) -> Iterator[Callable[[float], None] | None]:
+def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]:
     """A rich progress bar in virtual seconds, only on a terminal."""
     if not enabled or not console.is_terminal:
         yield None
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed:.0f}/{task.total:.0f} virtual s"), TimeElapsedColumn())
+               TextColumn("{task.completed:.0f}/{task.total:.0f} virtual s"),
+               TextColumn("{task.fields[packets]} packets"), TextColumn("{task.fields[evidence]} evidence"),
+               TextColumn("[magenta]{task.fields[status]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as prog:
-        task = prog.add_task("battle", total=total)
-        yield lambda t: prog.update(task, completed=t)
+        task = prog.add_task("battle", total=total, packets=0, evidence=0, status="starting")
+        yield BattleProgress(prog, task)
 
 
 @main.command()
@@ -77,15 +118,18 @@ def progress_bar(total: float, enabled: bool) -> Iterator[Callable[[float], None
 @click.option("--baseline", is_flag=True, help="Also run with the red plugins off and report the difference.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")
+@click.option("--open", "open_report", is_flag=True,
+              help="Print the report's path and open it in a browser (only from a terminal, never in CI).")
 def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str, ...], params: tuple[str, ...],
-        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool) -> None:
+        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool, open_report: bool) -> None:
     """Run a battle in the deterministic simulator."""
     with user_errors():
         sc = load(scenario, params)
         registry = default_registry(plugins)
         target = Path(out_dir) if out_dir else default_out_dir(sc)
         with progress_bar(sc.duration, not (quiet or as_json)) as prog:
-            outcome = run_battle(sc, seed=seed, out_dir=target, registry=registry, progress=prog)
+            outcome = run_battle(sc, seed=seed, out_dir=target, registry=registry, progress=prog,
+                                 watch=prog.watch if prog is not None else None)
         result = outcome.result
         if check_determinism:
             again = run_battle(sc, seed=seed, out_dir=target / "replay", registry=default_registry(plugins))
@@ -104,72 +148,181 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
                               red_enabled=False)
             result["baseline"] = compare(result, base.result)
             write_result(target, result)
-    report(result, target, quiet, as_json)
+            _rebuild_report(target)
+    print_outcome(result, target, quiet, as_json, open_report)
     sys.exit(EXIT_RED_WON if result.get("verdict") == "red_won" else EXIT_OK)
 
 
-def report(result: dict[str, Any], target: Path, quiet: bool, as_json: bool) -> None:
+def _rebuild_report(target: Path) -> None:
+    from .report import write_report
+
+    try:
+        write_report(target)
+    except Exception as exc:  # the run is kept whatever happens to its report
+        console.print(f"[yellow]warning:[/yellow] report.html not rebuilt: {type(exc).__name__}: {escape(str(exc))}")
+
+
+def print_outcome(result: dict[str, Any], target: Path, quiet: bool, as_json: bool, open_report: bool = False
+                  ) -> None:
+    """``--json``: result.json alone on stdout; ``--quiet``: one line; else the ledgers, the summary and the line."""
+    from .report import REPORT_NAME
+
+    report_path = target / REPORT_NAME
     if as_json:
-        out.print_json(json.dumps(result, default=str))
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+        if open_report:
+            console.print(f"report: {escape(str(report_path))}")
+            open_in_browser(report_path)
         return
-    if not quiet:
+    verdict = result.get("verdict", "n/a")
+    line = f"verdict: {verdict}  stolen: {result.get('stolen', 0)}  run: {target}"
+    if quiet:
+        click.echo(line + (f"  report: {report_path}" if open_report else ""))
+    else:
         for table in [*ledger_tables(target), *summary_tables(result)]:
             out.print(table)
-    verdict = result.get("verdict", "n/a")
-    out.print(f"verdict: [bold]{verdict}[/bold]  stolen: {result.get('stolen', 0)}  run: {target}")
+        out.print(f"verdict: [bold]{escape(str(verdict))}[/bold]  stolen: {result.get('stolen', 0)}  run: "
+                  f"{escape(str(target))}", soft_wrap=True)
+        if report_path.is_file():
+            out.print(f"report: {escape(str(report_path))}", soft_wrap=True)
+    if open_report:
+        open_in_browser(report_path)
+
+
+def open_in_browser(path: Path) -> None:
+    """Open a report in the default browser, only when stdout is a terminal and not in CI."""
+    if not path.is_file():
+        console.print(f"[yellow]no report at {escape(str(path))}[/yellow]")
+        return
+    if sys.stdout.isatty() and not os.environ.get("CI"):
+        import webbrowser
+
+        try:
+            webbrowser.open(path.resolve().as_uri())
+        except Exception:  # no browser: the path was printed
+            pass
 
 
 def summary_tables(result: dict[str, Any]) -> list[Table]:
+    """The outcome at a glance: verdict, what was stolen, invariants, throughput, network."""
     tables = []
     t = Table(title=f"{result['scenario']} (seed {result['seed']}, {result['backend']})")
     t.add_column("metric")
-    t.add_column("value", justify="right")
+    t.add_column("value", overflow="fold")
+    rows: list[tuple[str, str]] = []
+    if "verdict" in result:
+        colour = {"red_won": "red", "blue_won": "blue"}.get(str(result["verdict"]), "white")
+        rows.append(("verdict", f"[bold {colour}]{escape(str(result['verdict']))}[/]"))
+        reason = str(result.get("verdict_reason", ""))
+        if not (reason.startswith("stolen") and ";" not in reason):  # else the stolen row says it
+            rows.append(("why", escape(reason)))
+        by_kind = {k: v for k, v in (result.get("stolen_by_kind") or {}).items() if v}
+        kinds = ", ".join(f"{k} {v}" for k, v in by_kind.items())
+        rows.append(("stolen", f"{result.get('stolen', 0)}" + (f" ({kinds})" if kinds else "")))
+        if result.get("honest_loss"):
+            rows.append(("honest loss", str(result["honest_loss"])))
+        rows.append(("evidence events", str(result.get("evidence_count", 0))))
+    invariants = result.get("invariants") or {}
+    if invariants:
+        marks = {True: "[green]ok[/]", False: "[bold red]BROKEN[/]", None: "[dim]unknown[/]"}
+        rows.append(("invariants", "  ".join(f"{k} {marks.get(v.get('ok'), '?')}" for k, v in invariants.items()
+                                             if isinstance(v, dict))))
+    if result.get("plugin_faults"):
+        faults = result["plugin_faults"]
+        rows.append(("plugin faults", f"[bold red]{len(faults)}[/] (first: {escape(str(faults[0]))})"))
+    if "finalized_height" in result:
+        rows.append(("finalised / head height", f"{result['finalized_height']} / {result.get('head_height', '?')}"))
+    latency = result.get("latency") or {}
+    seconds = result.get("virtual_seconds") or 0
+    if latency.get("count"):
+        rows.append(("throughput (honest tx finalised)", f"{latency['count']} ({latency['count'] / seconds:.2f}/s)"
+                     if seconds else str(latency["count"])))
+        rows.append(("finality latency p50 / p95", f"{latency['p50']:.2f} s / {latency['p95']:.2f} s"))
+    for key in ("supply", "validators_agree", "forks_seen"):
+        if key in result:
+            rows.append((key.replace("_", " "), str(result[key])))
     msgs = result["messages"]
-    rows: list[tuple[str, Any]] = [
-        ("virtual seconds", result["virtual_seconds"]),
-        ("wall seconds", result["wall_seconds"]),
-        ("packets sent / delivered / dropped", f"{msgs['sent']} / {msgs['delivered']} / {msgs['dropped']}"),
+    dropped = f"{msgs['dropped']}"
+    if msgs.get("dropped_by_reason"):
+        dropped += " (" + ", ".join(f"{k} {v}" for k, v in msgs["dropped_by_reason"].items()) + ")"
+    rows += [
+        ("packets sent / delivered / dropped", f"{msgs['sent']} / {msgs['delivered']} / {dropped}"),
+        ("virtual / wall seconds", f"{result['virtual_seconds']} / {result['wall_seconds']}"),
         ("trace sha256", result["trace_sha256"][:16] + "..."),
     ]
-    for key in ("supply", "validators_agree", "head_height", "finalized_height", "verdict", "stolen"):
-        if key in result:
-            rows.append((key.replace("_", " "), result[key]))
     for k, v in rows:
-        t.add_row(k, str(v))
+        t.add_row(k, v)
     tables.append(t)
     if "baseline" in result:
         b = Table(title="attack vs baseline (red plugins off)")
-        b.add_column("metric")
-        b.add_column("value", justify="right")
+        cols = ("attacked", "baseline", "diff", "ratio")
+        for col in ("metric", *cols):
+            b.add_column(col, justify="left" if col == "metric" else "right")
         for k, v in result["baseline"].items():
-            b.add_row(str(k), json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v))
+            cells = [_short_num(v.get(c)) for c in cols] if isinstance(v, dict) else [str(v), "", "", ""]
+            b.add_row(str(k), *cells)
         tables.append(b)
     return tables
 
 
+def _short_num(x: Any) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
 def ledger_tables(run_dir: Path, max_rows: int = 30) -> list[Table]:
-    """Each honest validator's ledger (account, balance, nonce), as the course's day 1 asks to print."""
+    """Each honest validator's ledger (account, team, balance, nonce, stake), as the course's day 1 asks to print;
+    validators holding identical ledgers share one table (its title names them all)."""
+    from .report import account_names, natural_key
+
     states_dir = run_dir / "states"
     if not states_dir.is_dir():
         return []
     states = [json.loads(p.read_text()) for p in sorted(states_dir.glob("validator*.json"))]
+    states = [s for s in states if "ledger" in s]
     if not states or len(states) > 8:
         return []
-    names = {}
+    names = {acct: (name, "red" if team != "blue" else "blue") for acct, (name, team) in account_names(run_dir).items()}
     for p in states_dir.glob("*.json"):
         st = json.loads(p.read_text())
-        names[st["account"]] = st["name"]
-    tables = []
+        names.setdefault(st["account"], (st["name"], st.get("team", "")))
+    groups: dict[str, list[dict[str, Any]]] = {}
     for st in sorted(states, key=lambda s: s["index"]):
-        t = Table(title=f"{st['name']} ledger (finalised height {st.get('finalized_height', 0)})")
-        for col in ("account", "balance", "nonce", "stake"):
-            t.add_column(col, justify="left" if col == "account" else "right")
-        rows = sorted(st.get("ledger", {}).items(), key=lambda kv: names.get(kv[0], "~" + kv[0]))
+        groups.setdefault(json.dumps(st.get("ledger", {}), sort_keys=True), []).append(st)
+    tables = []
+    for same in groups.values():
+        st = same[0]
+        who = ", ".join(s["name"] for s in same)
+        agree = f"identical ledgers, {len(same)} of {len(states)}" if len(same) > 1 else \
+            "differs from the others" if len(groups) > 1 else "the only validator"
+        t = Table(title=f"{who} ledger ({agree}; finalised height {st.get('finalized_height', 0)})")
+        for col in ("account", "team", "balance", "nonce", "stake"):
+            t.add_column(col, justify="left" if col in ("account", "team") else "right")
+        rows = sorted(st.get("ledger", {}).items(), key=lambda kv: natural_key(names.get(kv[0], ("~" + kv[0], ""))[0]))
         for acct, row in rows[:max_rows]:
-            t.add_row(names.get(acct, acct[:12]), str(row.get("balance", 0)), str(row.get("nonce", 0)),
-                      str(row.get("stake", 0)))
+            name, team = names.get(acct, (acct[:12], "red"))  # an account no node has: a Sybil
+            style = "red" if team == "red" else None
+            t.add_row(name, team, str(row.get("balance", 0)), str(row.get("nonce", 0)), str(row.get("stake", 0)),
+                      style=style)
         tables.append(t)
     return tables
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--open", "open_report", is_flag=True, help="Open it in a browser (only from a terminal, never in CI).")
+def report_cmd(run_dir: str, open_report: bool) -> None:
+    """Build RUN_DIR/report.html again from the run's files and print its path."""
+    from .report import write_report
+
+    try:
+        path = write_report(Path(run_dir))
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot write report.html: {exc}") from None
+    click.echo(str(path))
+    if open_report:
+        open_in_browser(path)
 
 
 @main.command("plugins")

@@ -7,6 +7,9 @@ runs with one seed ask for the same transfers. Each intent is recorded in the tr
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +17,14 @@ from ipv8.community import Community
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
+from honest.channels import ChannelStore
 from honest.config import NodeConfig
 from honest.env import NodeEnv
 from honest.ledger import MemoryStore
 from honest.node import HonestNode, HonestSettings
-from honest.schema import account_of
+from honest.schema import account_of, public_key_of
 
+from .channel_workload import ChannelPlan, channel_config, channel_results
 from .protocols import Protocol
 from .scenario import Scenario
 
@@ -35,36 +40,103 @@ def node_config(sc: Scenario, merchant_price: int = 50) -> NodeConfig:
         batch_interval=g.batch_interval, consensus=c.mode, slot=c.slot, block_reward=c.block_reward,
         max_block_txs=c.max_block_txs, finality=c.finality, depth=c.depth, mempool_size=c.mempool_size,
         mempool_per_sender=c.mempool_per_sender, query_validators=lp.query_validators, majority=lp.majority,
-        confirmations=lp.confirmations, price=merchant_price,
+        confirmations=lp.confirmations, price=merchant_price, **channel_config(sc),
     )
+
+
+@dataclass
+class GenesisTables:
+    """Genesis balances and stakes by account, and node names by account (shared by the sim and live backends)."""
+
+    balances: dict[bytes, int] = field(default_factory=dict)
+    stakes: dict[bytes, int] = field(default_factory=dict)
+    names: dict[bytes, str] = field(default_factory=dict)
+
+
+def genesis_tables(sc: Scenario, public_keys: Sequence[bytes]) -> GenesisTables:
+    """The genesis of ``sc`` given every node's public key (index order; from the seed, or a live roster)."""
+    g = GenesisTables()
+    for index, ((role, spec), pk) in enumerate(zip(sc.roles(), public_keys, strict=True)):
+        acct = account_of(pk)
+        g.names[acct] = f"{role}{index}"
+        default = sc.genesis_balance if role == "light" else 0
+        g.balances[acct] = spec.balance if spec.balance is not None else default
+        if role == "validator":
+            g.stakes[acct] = getattr(spec, "stake", 0)
+    return g
+
+
+def genesis_fields(sc: Scenario, g: GenesisTables, plugins: dict[str, list[str]]) -> dict[str, Any]:
+    """The fields of the ``genesis`` trace event (what the referee knows about every node)."""
+    roles = sc.roles()
+    return dict(accounts={g.names[a]: a.hex() for a in g.names},
+                balances={g.names[a]: b for a, b in g.balances.items()},
+                stakes={g.names[a]: s for a, s in g.stakes.items()},
+                teams={f"{r}{i}": spec.team for i, (r, spec) in enumerate(roles)},
+                roles={f"{r}{i}": r for i, (r, _) in enumerate(roles)},
+                reward=sc.consensus.block_reward, mode=sc.consensus.mode, max_delay=sc.referee.max_delay,
+                duration=sc.duration, settle=sc.settle, plugins=plugins)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One honest intent of the workload: at ``t`` node ``payer`` pays node ``target`` (kind "pay" or "buy")."""
+
+    t: float
+    kind: str
+    payer: int
+    target: int
+    amount: int
+    fee: int
+
+
+def workload_schedule(sc: Scenario, rng: random.Random) -> list[WorkItem]:
+    """The seeded workload (transfers first, then purchases), drawn from the ``workload`` stream ``rng``."""
+    w = sc.workload
+    roles = sc.roles()
+    payers = [i for i, (r, spec) in enumerate(roles) if r == "light" and spec.team == "blue"]
+    receivers = [i for i, (r, _) in enumerate(roles) if r == "light"]
+    merchants = [i for i, (r, spec) in enumerate(roles) if r == "merchant" and spec.team == "blue"]
+    stop = sc.workload_stop
+    out: list[WorkItem] = []
+    if payers and len(receivers) > 1 and w.rate > 0:
+        t = w.start
+        while True:
+            t += rng.expovariate(w.rate)
+            if t >= stop:
+                break
+            payer = rng.choice(payers)
+            receiver = rng.choice([r for r in receivers if r != payer])
+            amount = rng.randint(w.amount[0], w.amount[1])
+            out.append(WorkItem(t, "pay", payer, receiver, amount, w.fee))
+    if payers and merchants and w.purchases > 0:
+        t = w.start
+        while True:
+            t += rng.expovariate(w.purchases)
+            if t >= stop:
+                break
+            buyer, merchant = rng.choice(payers), rng.choice(merchants)
+            out.append(WorkItem(t, "buy", buyer, merchant, 0, w.fee))
+    return out
 
 
 class HonestProtocol(Protocol):
     name = "honest"
 
     def prepare(self, world: World) -> None:
+        for node in world.nodes:  # before the plugins are attached: each plugin's context copies the account
+            node.context.account = account_of(node.key.pub().key_to_bin()).hex()
         super().prepare(world)
         sc = world.scenario
-        self.balances: dict[bytes, int] = {}
-        self.stakes: dict[bytes, int] = {}
-        self.names: dict[bytes, str] = {}
+        g = genesis_tables(sc, [bytes(n.key.pub().key_to_bin()) for n in world.nodes])
+        self.balances, self.stakes, self.names = g.balances, g.stakes, g.names
         self.stores: dict[int, MemoryStore] = {}
-        for node, (role, spec) in zip(world.nodes, sc.roles(), strict=True):
-            acct = account_of(node.key.pub().key_to_bin())
-            node.context.account = acct.hex()
-            self.names[acct] = node.name
-            default = sc.genesis_balance if role == "light" else 0
-            self.balances[acct] = spec.balance if spec.balance is not None else default
-            if role == "validator":
-                self.stakes[acct] = getattr(spec, "stake", 0)
+        for node in world.nodes:
             self.stores[node.index] = MemoryStore()
-        world.emit("genesis", accounts={self.names[a]: a.hex() for a in self.names},
-                   balances={self.names[a]: b for a, b in self.balances.items()},
-                   stakes={self.names[a]: s for a, s in self.stakes.items()},
-                   teams={n.name: n.team for n in world.nodes}, roles={n.name: n.role for n in world.nodes},
-                   reward=sc.consensus.block_reward, mode=sc.consensus.mode, max_delay=sc.referee.max_delay,
-                   duration=sc.duration, settle=sc.settle,
-                   plugins={n.name: [p.name for p in n.hooks.instances] for n in world.nodes if n.hooks.instances})
+        self.channel_stores = {node.index: ChannelStore() for node in world.nodes}
+        world.emit("genesis", **genesis_fields(
+            sc, g, {n.name: [p.name for p in n.hooks.instances] for n in world.nodes if n.hooks.instances}))
+        self.channel_plan = ChannelPlan.build(world, self.balances) if sc.channels.enabled else None
 
     def _bootstrap(self, world: World, node: NodeRuntime) -> list[tuple[str, int]]:
         """The first validators this node can reach; else its topology neighbours (its LAN)."""
@@ -90,6 +162,7 @@ class HonestProtocol(Protocol):
             my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,
             env=env, config=node_config(sc, price), genesis_balances=self.balances, genesis_stakes=self.stakes,
             store=self.stores[node.index], bootstrap=self._bootstrap(world, node), address=node.endpoint.address,
+            channel_store=self.channel_stores[node.index],
         )
         community = HonestNode(settings)
         community.start()
@@ -97,43 +170,27 @@ class HonestProtocol(Protocol):
 
     def after_start(self, world: World) -> None:
         self._schedule_workload(world)
+        if self.channel_plan is not None:
+            self.channel_plan.schedule(world)
 
     def on_restart(self, world: World, node: NodeRuntime) -> None:
         """The recreated node already announced itself to its bootstrap peers in ``start``."""
 
     # -- workload ------------------------------------------------------------------------------------------------
     def _schedule_workload(self, world: World) -> None:
-        sc = world.scenario
-        w = sc.workload
-        rng = world.streams.get("workload")
-        payers = [n for n in world.nodes if n.role == "light" and n.team == "blue"]
-        receivers = [n for n in world.nodes if n.role == "light"]
-        merchants = [n for n in world.nodes if n.role == "merchant" and n.team == "blue"]
-        stop = sc.workload_stop
-        if payers and len(receivers) > 1 and w.rate > 0:
-            t = w.start
-            while True:
-                t += rng.expovariate(w.rate)
-                if t >= stop:
-                    break
-                payer = rng.choice(payers)
-                receiver = rng.choice([r for r in receivers if r is not payer])
-                amount = rng.randint(w.amount[0], w.amount[1])
-                world.loop.call_at(t, self._pay, world, payer, receiver, amount, w.fee,
+        for item in workload_schedule(world.scenario, world.streams.get("workload")):
+            payer = world.nodes[item.payer]
+            if item.kind == "pay":
+                world.loop.call_at(item.t, self._pay, world, payer, world.nodes[item.target], item.amount, item.fee,
                                    context=payer.endpoint.context)
-        if payers and merchants and w.purchases > 0:
-            t = w.start
-            while True:
-                t += rng.expovariate(w.purchases)
-                if t >= stop:
-                    break
-                buyer, merchant = rng.choice(payers), rng.choice(merchants)
-                world.loop.call_at(t, self._buy, world, buyer, merchant, w.fee, context=buyer.endpoint.context)
+            else:
+                world.loop.call_at(item.t, self._buy, world, payer, world.nodes[item.target], item.fee,
+                                   context=payer.endpoint.context)
 
     def _pay(self, world: World, payer: NodeRuntime, receiver: NodeRuntime, amount: int, fee: int) -> None:
         node = payer.community
         if payer.up and isinstance(node, HonestNode):
-            node.pay(account_of(receiver.key.pub().key_to_bin()), amount, fee)
+            node.pay(account_of(public_key_of(receiver.key)), amount, fee)
 
     def _buy(self, world: World, buyer: NodeRuntime, merchant: NodeRuntime, fee: int) -> None:
         node = buyer.community
@@ -145,32 +202,7 @@ class HonestProtocol(Protocol):
     def node_state(self, node: NodeRuntime) -> dict[str, Any]:
         c = node.community
         assert isinstance(c, HonestNode)
-        out: dict[str, Any] = {"name": node.name, "index": node.index, "role": node.role, "team": node.team,
-                               "account": c.account.hex(), "up": node.up, "drops": dict(sorted(c.drops.items())),
-                               "peers": len(c.peers), "gossip_duplicates": c.gossip.duplicates}
-        if node.role == "validator":
-            if c.config.consensus == "none":
-                out.update(ledger=c.ledger.snapshot(), applied=len(c.applied), head_height=0, finalized_height=0,
-                           supply=c.ledger.supply(), minted=c.ledger.minted, burned=c.ledger.burned,
-                           genesis_supply=c.ledger.genesis_supply)
-            else:
-                tree = c.tree
-                fin_state = tree.state(tree.finalized)
-                assert fin_state is not None
-                chain = tree.chain(tree.finalized)
-                out.update(
-                    head=c.head.hex(), head_height=tree.height_of(c.head) or 0, finalized=tree.finalized.hex(),
-                    finalized_height=tree.finalized_height, ledger=fin_state.snapshot(),
-                    supply=fin_state.supply(), minted=fin_state.minted, burned=fin_state.burned,
-                    genesis_supply=fin_state.genesis_supply, forks_seen=tree.forks_seen(),
-                    blocks_proposed=c.blocks_proposed, mempool=len(c.mempool),
-                    chain=[_block_summary(b) for b in chain],
-                    evidence=len(getattr(tree, "evidence", [])),
-                )
-        else:
-            out.update(delivered=list(c.delivered), received_goods=c.received_goods,
-                       best_header_height=c.best_header_height, known_balance=c.known_balance)
-        return out
+        return honest_node_state(c, node.name, node.index, node.role, node.team, node.up)
 
     def write_states(self, world: World, out_dir: Path) -> None:
         states = out_dir / "states"
@@ -183,7 +215,9 @@ class HonestProtocol(Protocol):
         from .outcome import summarize
 
         states = [self.node_state(n) for n in world.nodes if isinstance(n.community, HonestNode)]
-        return summarize(states, self.names_hex(), {self.names[a]: s for a, s in self.stakes.items()})
+        out = summarize(states, self.names_hex(), {self.names[a]: s for a, s in self.stakes.items()})
+        out.update(channel_results(states, out.get("canonical_validator")))
+        return out
 
     def names_hex(self) -> dict[str, str]:
         return {a.hex(): n for a, n in self.names.items()}
@@ -192,6 +226,40 @@ class HonestProtocol(Protocol):
         from .referee import judge_run_dir
 
         return judge_run_dir(out_dir).as_result()
+
+
+def honest_node_state(c: HonestNode, name: str, index: int, role: str, team: str, up: bool) -> dict[str, Any]:
+    """The final state of one honest node as the referee reads it (``states/<name>.json``)."""
+    out: dict[str, Any] = {"name": name, "index": index, "role": role, "team": team,
+                           "account": c.account.hex(), "up": up, "drops": dict(sorted(c.drops.items())),
+                               "sent": dict(sorted(c.sent.items())),
+                               "relayed": dict(sorted(c.gossip.relayed.items())),
+                           "peers": len(c.peers), "gossip_duplicates": c.gossip.duplicates}
+    if role == "validator":
+        if c.config.consensus == "none":
+            out.update(ledger=c.ledger.snapshot(), applied=len(c.applied), head_height=0, finalized_height=0,
+                       supply=c.ledger.supply(), minted=c.ledger.minted, burned=c.ledger.burned,
+                       genesis_supply=c.ledger.genesis_supply)
+        else:
+            tree = c.tree
+            fin_state = tree.state(tree.finalized)
+            assert fin_state is not None
+            chain = tree.chain(tree.finalized)
+            out.update(
+                head=c.head.hex(), head_height=tree.height_of(c.head) or 0, finalized=tree.finalized.hex(),
+                finalized_height=tree.finalized_height, ledger=fin_state.snapshot(),
+                supply=fin_state.supply(), minted=fin_state.minted, burned=fin_state.burned,
+                genesis_supply=fin_state.genesis_supply, forks_seen=tree.forks_seen(),
+                blocks_proposed=c.blocks_proposed, mempool=len(c.mempool),
+                chain=[_block_summary(b) for b in chain],
+                evidence=len(getattr(tree, "evidence", [])), channel_counts=c.settlements.summary(),
+            )
+    else:
+        out.update(delivered=list(c.delivered), received_goods=c.received_goods,
+                   best_header_height=c.best_header_height, known_balance=c.known_balance)
+        if c.channels.channels or c.channels.stats.attempted:
+            out.update(c.channels.summary())
+    return out
 
 
 def _block_summary(block: Any) -> dict[str, Any]:

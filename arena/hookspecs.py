@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .api import hookspec
 
 if TYPE_CHECKING:
-    from .adversary import Adversary
+    from .adversary import Adversary, Identity, Wallet
     from .api import NodeContext
     from .sim.network import Packet
 
@@ -36,6 +36,22 @@ def arena_tick(node: NodeContext, now: float) -> None:
 @hookspec
 def arena_adversary_ready(node: NodeContext, adversary: Adversary) -> None:
     """Red plugins only: the adversary capability of this red node (Sybil keys, raw sends, own keys)."""
+
+
+@hookspec
+def arena_wallet_ready(node: NodeContext, wallet: Wallet) -> None:
+    """Any plugin: a wallet that signs transactions from this node's own account (each recorded as its intent)."""
+
+
+@hookspec
+def arena_genesis(node: NodeContext, stakes: dict[bytes, int], balances: dict[bytes, int]) -> None:
+    """The node (re)started with this genesis, public to all: validator stakes and balances by account."""
+
+
+@hookspec
+def arena_identity_message(node: NodeContext, identity: Identity, message: Any) -> None:
+    """Red plugins only: a message (an ``InMessage``) reached one of this node's Sybil endpoints. Pings and
+    announces are answered for you; answer anything else with ``adversary.send(..., identity=identity)``."""
 
 
 # -- transport --------------------------------------------------------------------------------------------------
@@ -98,8 +114,8 @@ def arena_payment_confirmed(node: NodeContext, payment: Any) -> bool | None:
 
 # -- peering ----------------------------------------------------------------------------------------------------
 @hookspec
-def arena_admit_peer(node: NodeContext, peer: Any) -> str | None:
-    """A new peer (``PeerInfo``) wants into the peer table; return a reason to refuse it."""
+def arena_admit_peer(node: NodeContext, peer: Any, peers: list[Any]) -> str | None:
+    """A new peer (``PeerInfo``) wants into the peer table (now ``peers``); return a reason to refuse it."""
 
 
 @hookspec(firstresult=True)

@@ -112,7 +112,8 @@ class Registry:
             return self.plugins[name]
         except KeyError:
             known = ", ".join(sorted(self.plugins)) or "none"
-            raise PluginError(f"unknown plugin {name!r} (known: {known})") from None
+            raise PluginError(f"unknown plugin {name!r} (known: {known}); a plugin in a file is loaded with "
+                              f"--plugin path/to/{name}.py") from None
 
 
 def default_registry(files: Iterable[str | Path] = ()) -> Registry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from collections.abc import Callable
@@ -55,8 +56,10 @@ def run_battle(
     progress: Callable[[float], None] | None = None,
     keep_trace: bool = False,
     cache_signatures: bool = True,
+    watch: Callable[[World], None] | None = None,
 ) -> RunOutcome:
-    """Run ``scenario`` once in the simulator; write the run directory when ``out_dir`` is given."""
+    """Run ``scenario`` once in the simulator; write the run directory (with ``report.html``) when ``out_dir`` is
+    given. ``watch`` receives the world before it runs (a progress display reads its counters)."""
     seed = scenario.seed if seed is None else seed
     registry = registry or default_registry()
     if out_dir is not None:
@@ -64,6 +67,8 @@ def run_battle(
     protocol = get_protocol(scenario.protocol)
     world = World(scenario, protocol, registry, out_dir, seed, keep_trace=keep_trace, red_enabled=red_enabled,
                   cache_signatures=cache_signatures)
+    if watch is not None:
+        watch(world)
     world.trace.header(seed=seed, scenario=scenario.name, scenario_sha256=scenario.digest(), backend="sim",
                        level=scenario.trace_level, versions=package_versions(), red_enabled=red_enabled)
     protocol.prepare(world)
@@ -87,6 +92,14 @@ def run_battle(
         protocol.write_states(world, out_dir)
         result.update(protocol.judge(out_dir, result))
         write_result(out_dir, result)
+        try:
+            from .report import write_report
+
+            write_report(out_dir)
+        except Exception as exc:  # the report is a view: never lose the run over it
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            logging.getLogger("arena.report").warning("report.html not written for %s: %s: %s", out_dir,
+                                                      type(exc).__name__, first)
     return RunOutcome(result, out_dir, world)
 
 

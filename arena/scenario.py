@@ -162,6 +162,41 @@ class RefereeModel(Strict):
                                     "liveness violation")
 
 
+class ChannelPaymentsModel(Strict):
+    """Multi-hop payments between the channel members, drawn from a seeded stream (the same for every topology)."""
+
+    rate: float = Field(2.0, ge=0, description="payments per virtual second, over all honest channel members")
+    amount: tuple[int, int] = (1, 50)
+    start: float = Field(10.0, ge=0, description="first payment (leave time for the opens to reach a block)")
+    stop: float | None = Field(None, ge=0)
+
+
+class ChannelsModel(Strict):
+    """Payment channels between the light nodes (course day 3); off unless ``enabled``.
+
+    The channel graph is a topology over the light nodes (graph node i = the i-th light node) whose ``total_capacity``
+    is spread evenly over its edges, as ``arena.topology.same_capacity_graphs`` does. ``dual`` funding opens one
+    channel from each end holding half an edge's capacity (so both directions start with liquidity); ``single``
+    lets the lower index fund the whole edge.
+    """
+
+    enabled: bool = False
+    topology: TopologyModel = Field(default_factory=lambda: TopologyModel(kind="barabasi_albert"))
+    total_capacity: int = Field(20_000, ge=0)
+    funding: Literal["dual", "single"] = "dual"
+    open_at: float = Field(2.0, ge=0)
+    payments: ChannelPaymentsModel = Field(default_factory=ChannelPaymentsModel)
+    fee_base: int = Field(1, ge=0, description="every relay keeps fee_base + amount * fee_ppm / 1e6")
+    fee_ppm: int = Field(0, ge=0)
+    tx_fee: int = Field(0, ge=0, description="fee of the on-chain channel transactions")
+    hop_delta: float = Field(2.0, gt=0, description="seconds of HTLC expiry per hop")
+    final_delta: float = Field(3.0, gt=0, description="seconds of HTLC expiry the payee gets")
+    attempts: int = Field(3, ge=1, description="routes a payer tries per payment")
+    dispute_window: int = Field(10, ge=1, description="blocks a force close waits for a dispute (consensus rule)")
+    close_at: float | None = Field(None, ge=0, description="every funder closes its channels at this time")
+    close_mode: Literal["cooperative", "unilateral"] = "cooperative"
+
+
 class ExpectModel(Strict):
     verdict: Literal["red_won", "blue_won", "unknown"] | None = None
     stolen: int | None = None
@@ -192,6 +227,7 @@ class Scenario(Strict):
     light: LightPolicyModel = Field(default_factory=LightPolicyModel)
     teams: TeamsModel = Field(default_factory=TeamsModel)
     referee: RefereeModel = Field(default_factory=RefereeModel)
+    channels: ChannelsModel = Field(default_factory=ChannelsModel)
     expect: ExpectModel | None = None
 
     @field_validator("validators", mode="after")
@@ -221,6 +257,12 @@ class Scenario(Strict):
         for link in self.network.links:
             if link.a >= n or link.b >= n:
                 raise ValueError(f"link {link.a}-{link.b} names a node outside 0..{n - 1}")
+        return self
+
+    @model_validator(mode="after")
+    def _channels_need_blocks(self) -> Scenario:
+        if self.channels.enabled and self.consensus.mode != "pos":
+            raise ValueError("channels need consensus.mode pos (dispute windows are counted in blocks)")
         return self
 
     # -- derived views -------------------------------------------------------------------------------------------

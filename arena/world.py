@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ipv8.community import Community
 from ipv8.keyvault.keys import PrivateKey
 
-from .adversary import Adversary, SimAdversaryHost, TeamBudget
+from .adversary import Adversary, SimAdversaryHost, TeamBudget, Wallet
 from .api import NodeContext
 from .keys import node_key
 from .plugins import NodeHooks, Registry, make_context, no_hooks
@@ -198,6 +198,10 @@ class World:
             if node.context.adversary is not None and node.hooks.has("arena_adversary_ready"):
                 self.in_node(node, lambda n=node: n.hooks.call("arena_adversary_ready", node=n.context,
                                                                adversary=n.context.adversary))
+            if node.hooks.has("arena_wallet_ready"):
+                wallet = Wallet(SimAdversaryHost(self, node))
+                self.in_node(node, lambda n=node, w=wallet: n.hooks.call("arena_wallet_ready", node=n.context,
+                                                                         wallet=w))
 
     def _create(self, node: NodeRuntime) -> None:
         node.community = self.protocol.create(self, node)

@@ -26,6 +26,7 @@ class DoubleSpend(Plugin):
     name = "double_spend"
     team = "red"
     Params = DoubleSpendParams
+    scenario = "day4_double_spend.yaml"  # the tournament's battle for this attack
 
     def __init__(self, node: NodeContext, params: DoubleSpendParams) -> None:
         super().__init__(node, params)

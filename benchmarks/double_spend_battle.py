@@ -32,7 +32,8 @@ def main() -> None:
         cpu = time.process_time() - cpu0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"double-spend battle: {sc.node_count} nodes, {args.seconds:g} virtual s, seed {args.seed}")
-    print(f"  wall {wall:.2f} s (CPU {cpu:.2f} s), {args.seconds / wall:.1f} virtual s per wall s (target: 300 in < 10)")
+    print(f"  wall {wall:.2f} s (CPU {cpu:.2f} s), {args.seconds / wall:.1f} virtual s per wall s "
+          "(target: 300 in < 10)")
     print(f"  packets sent {result['messages']['sent']}, verdict {result['verdict']}, stolen {result['stolen']}")
     print(f"  peak RSS {rss:.0f} MiB")
 

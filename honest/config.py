@@ -30,3 +30,18 @@ class NodeConfig:
     status_interval: float = 2.0
     query_interval: float = 1.0
     max_orphans: int = 256
+    # payment channels (honest/channels.py); the fee schedule and time locks are scenario-wide
+    channels: bool = False  # run the channel timer
+    channel_tick: float = 0.25
+    channel_fee_base: int = 1  # a relay keeps base + amount * ppm // 1e6 of what it forwards
+    channel_fee_ppm: int = 0
+    channel_tx_fee: int = 0  # fee of on-chain channel transactions
+    htlc_hop_delta: float = 2.0  # seconds of expiry each hop gives the next one
+    htlc_final_delta: float = 3.0  # seconds the payee gets
+    htlc_margin: float = 0.5  # a payee reveals, and a relay forwards, only with this much time left
+    channel_update_timeout: float = 1.0  # resend an unanswered update / close request after this
+    channel_open_timeout: float = 10.0  # give up on a proposal nobody accepted
+    channel_close_timeout: float = 10.0  # no countersigned close by then: close unilaterally
+    channel_resubmit: float = 3.0  # resubmit an on-chain channel transaction not yet seen in a block
+    payment_attempts: int = 3  # routes tried per payment
+    max_route_hops: int = 20

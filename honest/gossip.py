@@ -7,16 +7,18 @@ recipients: gossip cost is dominated by signatures, and batching is what keeps p
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .messages import PeerInfo
-from .schema import Gossip, GossipItem
+from .schema import ITEM_BLOCK, ITEM_TX, ITEM_VOTE, Gossip, GossipItem
 
 if TYPE_CHECKING:
     from .node import HonestNode
 
 MAX_BATCH_BYTES = 48_000
+KIND_NAMES = {ITEM_TX: "tx", ITEM_BLOCK: "block", ITEM_VOTE: "vote"}
 
 
 class GossipLayer:
@@ -29,6 +31,7 @@ class GossipLayer:
         self.targets = targets
         self.seen: dict[bytes, float] = {}
         self.duplicates = 0
+        self.relayed: Counter[str] = Counter()  # gossip items sent, by kind (tx, block, vote), times recipients
         self.expired = 0
         self._queue: list[GossipItem] = []
         self._queued_bytes = 0
@@ -85,3 +88,5 @@ class GossipLayer:
             peers = self.node.env.rng.sample(peers, self.fanout)
         if peers:
             self.node.broadcast(peers, Gossip(items))
+            for item in items:
+                self.relayed[KIND_NAMES.get(item.kind, str(item.kind))] += len(peers)

@@ -19,6 +19,7 @@ from ipv8.community import Community, CommunitySettings
 from ipv8.keyvault.keys import PrivateKey
 
 from .chain import BlockTree
+from .channels import ChannelManager, ChannelStore, SettlementWatch, message_handlers
 from .config import NodeConfig
 from .env import NodeEnv
 from .gossip import GossipLayer
@@ -75,6 +76,7 @@ class HonestSettings(CommunitySettings):
     store: LedgerStore
     bootstrap: list[Address]
     address: Address
+    channel_store: ChannelStore | None = None  # payment channels kept across a restart
 
 
 @dataclass
@@ -148,6 +150,10 @@ class HonestNode(Community):
             (Delivery, self.on_delivery),
         ):
             self.add_message_handler(cls, handler)
+        self.channels = ChannelManager(self, getattr(settings, "channel_store", None))
+        self.settlements = SettlementWatch(self.env, self.tree)  # validators: channel_settled events
+        for cls, bound in message_handlers(self):
+            self.add_message_handler(cls, bound)
 
     # ================================================ plumbing ====================================================
     def on_packet(self, packet: tuple[Address, bytes], warn_unknown: bool = True) -> None:
@@ -163,7 +169,12 @@ class HonestNode(Community):
             self.count_drop("unknown_message", str(data[22]))
             return
         if data[22] in MESSAGES:
-            super().on_packet(packet, warn_unknown=False)
+            # Our own handlers are called directly: decoding problems are counted by ``checked``, and a bug in
+            # the handler's logic must surface (py-ipv8's dispatcher would only log it).
+            probable_peer = self.network.get_verified_by_address(packet[0])
+            if probable_peer:
+                probable_peer.last_response = self.env.now()
+            handler(packet[0], data)
             return
         # py-ipv8's own messages (introductions, punctures) keep the node discoverable by stock peers, but their
         # handlers raise on bad input: count that as a drop instead of logging a traceback.
@@ -188,7 +199,7 @@ class HonestNode(Community):
             msg = OutMessage(type(payload).__name__, payload, address, key)
             self.env.call("arena_outgoing_message", message=msg)
             if msg.drop:
-                self.drops["plugin_out"] += 1
+                self.count_drop("plugin_out", msg.kind)
                 return
             packet = self.ezr_pack(msg.payload.msg_id, msg.payload)
             self.sent[type(msg.payload).__name__] += max(0, msg.copies)
@@ -235,6 +246,11 @@ class HonestNode(Community):
                                    delay=cfg.status_interval)
         if self.role == "merchant":
             self.register_task("payments", self.check_payments, interval=cfg.query_interval, delay=cfg.query_interval)
+        if cfg.channels:
+            self.register_task("channels", self.channels.tick, interval=cfg.channel_tick, delay=cfg.channel_tick)
+        if self.env.has_hook("arena_genesis"):
+            self.env.call("arena_genesis", stakes=self.genesis.stakes(),
+                          balances={a: x.balance for a, x in self.genesis.accounts.items()})
         for addr in self.bootstrap_addresses:
             if addr != self.address:
                 self.peers.announce_to(addr)
@@ -294,11 +310,11 @@ class HonestNode(Community):
                 continue
             try:
                 if item.kind == ITEM_TX:
-                    ok = self.accept_tx(Tx.from_bytes(item.data), key)
+                    ok = self.accept_tx(decode_item(Tx, item.data), key)
                 elif item.kind == ITEM_BLOCK:
-                    ok = self.on_block(Block.from_bytes(item.data), key, src)
+                    ok = self.on_block(decode_item(Block, item.data), key, src)
                 elif item.kind == ITEM_VOTE:
-                    ok = self.on_vote(Vote.from_bytes(item.data))
+                    ok = self.on_vote(decode_item(Vote, item.data))
                 else:
                     self.count_drop("unknown_item", "Gossip")
                     continue
@@ -382,8 +398,8 @@ class HonestNode(Community):
         tx = msg.tx
         item_new = self.gossip.is_new(_item_id(ITEM_TX, tx))
         ok = self.accept_tx(tx, key) if item_new else True
-        reason = "" if ok else self.rejected.get(tx.tx_id, "duplicate")
-        self.send_to(src, key, TxAck(tx.tx_id, ok, reason))
+        if not ok:  # an acceptance needs no answer: the light node learns the outcome from status queries
+            self.send_to(src, key, TxAck(tx.tx_id, False, self.rejected.get(tx.tx_id, "duplicate")))
         if ok and item_new:
             self.gossip.broadcast(ITEM_TX, tx.to_bytes())
 
@@ -451,9 +467,10 @@ class HonestNode(Community):
             if decision == "withhold":
                 self.env.record("withheld", node=self.env.index, slot=slot)
                 return
-            if isinstance(decision, Block):
+            if isinstance(decision, Block):  # re-signed and rebuilt: those of its txs that apply, a true state root
                 h = decision.header
-                block = Block.create(self.key, h.height, h.slot, h.parent, list(decision.txs), h.state_root)
+                parent = h.parent if self.tree.state(h.parent) is not None else head
+                block = self.tree.build(self.key, parent, h.slot, list(decision.txs))
         self.blocks_proposed += 1
         self.env.record("propose", node=self.env.index, hash=block.block_hash.hex(), height=block.header.height,
                         slot=slot, txs=len(block.txs), parent=block.header.parent.hex())
@@ -506,6 +523,9 @@ class HonestNode(Community):
         light = self.peers.by_role(LIGHT) + self.peers.by_role(MERCHANT)
         if light and block.block_hash == self.head:
             self.broadcast(light, HeaderAnnounce(block.header))
+        if self.channels.channels:
+            self.channels.on_chain_block(block)
+        self.settlements.on_finality()
 
     def _choose_head(self) -> None:
         new_head = self.tree.head()
@@ -555,6 +575,7 @@ class HonestNode(Community):
             self.store.save_finalized(self.tree.finalized, self.tree.finalized_height)
             self.env.record("finalized", node=self.env.index, height=self.tree.finalized_height,
                             hash=self.tree.finalized.hex())
+            self.settlements.on_finality()
             self._choose_head()
         return True
 
@@ -580,6 +601,9 @@ class HonestNode(Community):
 
     @checked(BlockResponse)
     def on_block_response(self, key: bytes, src: Address, msg: BlockResponse) -> None:
+        if self.role != "validator":
+            self.channels.on_block_response(key, src, msg)  # a channel party following the chain
+            return
         h = msg.block.block_hash
         if h not in self.requested:
             self.count_drop("unrequested", "BlockResponse")
@@ -664,6 +688,7 @@ class HonestNode(Community):
         if len(self.headers) > 4096:
             self.headers.pop(next(iter(self.headers)))
         self.best_header_height = max(self.best_header_height, header.height)
+        self.channels.on_header(header, src, key)
 
     # ================================================ merchants ===================================================
     @checked(Purchase)
@@ -738,6 +763,22 @@ class HonestNode(Community):
     @checked(Delivery)
     def on_delivery(self, key: bytes, src: Address, msg: Delivery) -> None:
         self.received_goods += msg.value
+
+
+_DECODED: OrderedDict[tuple[type, bytes], Any] = OrderedDict()
+
+
+def decode_item(cls: type[Any], data: bytes) -> Any:
+    """Decode a gossiped object, once per process for identical bytes: objects are immutable, and in the
+    simulator every recipient of a broadcast would otherwise parse the same bytes again."""
+    key = (cls, bytes(data))
+    obj = _DECODED.get(key)
+    if obj is None:
+        obj = cls.from_bytes(data)
+        _DECODED[key] = obj
+        if len(_DECODED) > 20_000:
+            _DECODED.popitem(last=False)
+    return obj
 
 
 def _item_id(kind: int, obj: Frozen) -> bytes:

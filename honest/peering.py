@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .messages import Address, PeerInfo
-from .schema import Announce, AskForPeers, PeerEntry, Peers, Ping, Pong
+from .schema import Announce, AskForPeers, PeerEntry, Peers, Ping, Pong, account_of
 
 if TYPE_CHECKING:
     from .node import HonestNode
@@ -57,15 +57,15 @@ class PeerTable:
             return True
         info = PeerInfo(key, address, role, now, now)
         if node.env.has_hook("arena_admit_peer"):
-            vetoes = node.env.call("arena_admit_peer", peer=info)
+            vetoes = node.env.call("arena_admit_peer", peer=info, peers=self.ordered())
             if vetoes:
                 self.refused += 1
                 node.count_drop("peer_refused")
                 return False
         self.peers[key] = info
-        if len(self.peers) > self.limit:
+        if not self.protected(key) and self.counted() > self.limit:
             victim = None
-            candidates = [p for p in self.ordered() if p.public_key != key]
+            candidates = [p for p in self.ordered() if p.public_key != key and not self.protected(p.public_key)]
             if node.env.has_hook("arena_choose_eviction"):
                 victim = node.env.first("arena_choose_eviction", peers=candidates, newcomer=info)
             if victim is None or victim.public_key not in self.peers:
@@ -76,6 +76,17 @@ class PeerTable:
             if victim.public_key == key:
                 return False
         return True
+
+    def protected(self, key: bytes) -> bool:
+        """A validator keeps its links to the genesis validator set outside the limit and out of eviction: the
+        committee must stay connected however many light nodes (or Sybils) knock. Light nodes have no such
+        protection: that is the eclipse surface."""
+        node = self.node
+        return node.env.role == "validator" and account_of(key) in node.validator_accounts
+
+    def counted(self) -> int:
+        """Peers that count against ``limit``."""
+        return sum(1 for k in self.peers if not self.protected(k))
 
     def remove_silent(self) -> None:
         now = self.node.env.now()
@@ -129,10 +140,10 @@ class PeerTable:
         peers = [p for p in self.ordered() if p.last_seen <= quiet]
         if peers:
             node.broadcast(peers, Ping(self._ping_nonce))  # one signature for all (the same bytes to every peer)
-        if len(self.peers) < self.limit and self.known:
+        if self.counted() < self.limit and self.known:
             mine = {p.address for p in self.peers.values()}
             fresh = sorted(a for a in self.known if a not in mine and a != node.address)
-            for addr in node.env.rng.sample(fresh, min(len(fresh), self.limit - len(self.peers))):
+            for addr in node.env.rng.sample(fresh, min(len(fresh), self.limit - self.counted())):
                 self.announce_to(addr)
             self.known.clear()
 

@@ -85,6 +85,15 @@ def _has_list(cls: type[Frozen]) -> bool:
     return any(isinstance(f, list) for f in cls.format_list)
 
 
+def test_list_fields_hold_payloads() -> None:
+    """py-ipv8 packs ``[X]`` only when X is a payload class; a list of a plain format fails once non-empty."""
+    for cls in ALL_TYPES:
+        for name, fmt in zip(cls.names, cls.format_list, strict=True):
+            if isinstance(fmt, list):
+                assert len(fmt) == 1 and isinstance(fmt[0], type) and issubclass(fmt[0], Frozen), (
+                    f"{cls.__name__}.{name}: {fmt!r} is not a list of payloads")
+
+
 @pytest.mark.parametrize("cls", [
     c for c in ALL_TYPES if _has_list(c)
 ], ids=lambda c: c.__name__)

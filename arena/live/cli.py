@@ -1,0 +1,224 @@
+"""``arena live`` (a whole battle on 127.0.0.1, nodes in worker processes) and ``arena node`` (one node of a battle
+spread over machines). The lead registers both commands on the ``arena`` group."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..plugins import PluginError, default_registry, load_file
+from ..referee_cli import verdict_tables
+from ..runner import default_out_dir
+from ..scenario import Scenario, load_scenario
+from ..yamlsource import ScenarioError, parse_param
+from .coordinator import LiveError, run_live
+from .endpoint import GuardSettings, is_loopback, loopback_only
+from .plan import LOOPBACK, Address, BattlePlan, load_roster, parse_address
+from .process import LiveProcess, ProcessSpec, load_or_create_key
+
+EXIT_OK, EXIT_RED_WON, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
+console = Console(stderr=True)
+out = Console()
+
+
+class UserError(click.ClickException):
+    exit_code = EXIT_BAD_INPUT
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input is a one-line message and exit 2; a battle that could not run exits 3."""
+    try:
+        yield
+    except (ScenarioError, PluginError) as exc:
+        raise UserError(str(exc)) from None
+    except LiveError as exc:
+        console.print(f"[red]live battle failed:[/red] {exc}")
+        sys.exit(EXIT_CRASH)
+
+
+def _load(path: str, params: tuple[str, ...]) -> Scenario:
+    return load_scenario(path, [parse_param(p) for p in params])
+
+
+@contextmanager
+def _progress(total: float, enabled: bool) -> Iterator[Callable[[float], None] | None]:
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.completed:.0f}/{task.total:.0f} s"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as prog:
+        task = prog.add_task("live battle", total=total)
+        yield lambda t: prog.update(task, completed=t)
+
+
+def _guard(peer_rate: float | None, send_rate: float | None) -> GuardSettings:
+    g = GuardSettings()
+    return GuardSettings(max_packet=g.max_packet, peer_rate=peer_rate or g.peer_rate,
+                         peer_burst=2 * peer_rate if peer_rate else g.peer_burst,
+                         send_rate=send_rate or g.send_rate, send_burst=g.send_burst, send_queue=g.send_queue)
+
+
+# ================================================ arena live =====================================================
+@click.command("live")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default runs/live/<scenario>/<time>).")
+@click.option("--processes", type=click.IntRange(1, 256), default=3, show_default=True,
+              help="Worker processes the nodes are spread over (a node named by a crash event gets its own).")
+@click.option("--base-port", type=click.IntRange(1, 65535), default=None,
+              help="Node i listens on 127.0.0.1:BASE_PORT+i (default: free ports).")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Load a plugin file.")
+@click.option("--param", "params", multiple=True, help="Override a scenario key: duration=30.")
+@click.option("--peer-rate", type=float, default=None, help="Packets per second accepted from one address.")
+@click.option("--send-rate", type=float, default=None, help="Packets per second one node may send.")
+@click.option("--quiet", is_flag=True, help="Print only the verdict line.")
+@click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")
+def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int | None, seed: int | None,
+             plugins: tuple[str, ...], params: tuple[str, ...], peer_rate: float | None, send_rate: float | None,
+             quiet: bool, as_json: bool) -> None:
+    """Run a battle live: real py-ipv8 UDP endpoints on 127.0.0.1, nodes in worker processes, in real time."""
+    with user_errors():
+        sc = _load(scenario, params)
+        target = Path(out_dir) if out_dir else default_out_dir(sc, Path("runs") / "live")
+        with _progress(sc.duration, not (quiet or as_json)) as prog:
+            outcome = run_live(sc, target, processes, base_port, seed, plugins, guard=_guard(peer_rate, send_rate),
+                               progress=prog)
+    result = outcome.result
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+    else:
+        if not quiet:
+            for table in verdict_tables(outcome.verdict):
+                out.print(table)
+            m = result["messages"]
+            out.print(f"packets: {m['sent']} sent, {m['delivered']} delivered, {m['dropped']} dropped "
+                      f"{m['dropped_by_reason']}, {m['lost']} lost in the network ({m['loss_rate']:.3%}); "
+                      f"finalised height {result.get('finalized_height', 0)}; processes {len(result['processes'])}")
+        click.echo(f"verdict: {result.get('verdict')}  stolen: {result.get('stolen', 0)}  run: {target}")
+    sys.exit(EXIT_RED_WON if result.get("verdict") == "red_won" else EXIT_OK)
+
+
+# ================================================ arena node =====================================================
+def _start_time(text: str | None, roster_start: float | None) -> float | None:
+    """``--start-at``: epoch seconds, ``+SECONDS`` from now, or ``now``; else the roster's; else None."""
+    if text is None:
+        return roster_start
+    if text == "now":
+        return time.time()
+    try:
+        return time.time() + float(text[1:]) if text.startswith("+") else float(text)
+    except ValueError:
+        raise ScenarioError(f"--start-at {text!r}: give epoch seconds, +SECONDS or now") from None
+
+
+def _file_plugins(files: tuple[str, ...], team: str, name: str) -> list[str]:
+    """Names of the plugins in ``--plugin`` files that fit this node's team (attached to it)."""
+    names = []
+    for f in files:
+        found = load_file(f)
+        fitting = [cls.name for cls in found if cls.team == team]
+        if not fitting:
+            raise ScenarioError(f"--plugin {f}: no {team} plugin in it, and {name} is on the {team} team")
+        names.extend(fitting)
+    return names
+
+
+@click.command("node")
+@click.option("--scenario", "scenario_path", required=True, type=click.Path(dir_okay=False), help="Scenario file.")
+@click.option("--role", required=True, type=click.Choice(["validator", "light", "merchant"]))
+@click.option("--index", required=True, type=click.IntRange(0), help="The node's index in the scenario (light5: 5).")
+@click.option("--bootstrap", "bootstrap", multiple=True, help="HOST:PORT of a node to announce to (repeatable; "
+              "default: the first validators of the roster or port plan).")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), default=None,
+              help="The node's private key file (created if missing); default: derived from the seed.")
+@click.option("--listen", default=None, help="HOST:PORT to bind and announce (default 127.0.0.1:BASE_PORT+INDEX, "
+              "or the roster's address).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="The node's run directory.")
+@click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False),
+              help="Load a plugin file and attach its plugins of this node's team to this node.")
+@click.option("--roster", type=click.Path(dir_okay=False), default=None,
+              help="Addresses and public keys of the battle's nodes (and start_at).")
+@click.option("--start-at", default=None, help="Battle start: epoch seconds, +SECONDS from now, or now.")
+@click.option("--base-port", type=click.IntRange(1, 65535), default=7000, show_default=True,
+              help="Port plan for nodes the roster does not list: 127.0.0.1:BASE_PORT+index.")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--param", "params", multiple=True, help="Override a scenario key.")
+@click.option("--keygen", is_flag=True, help="Create the --key file if needed, print its roster entry, exit.")
+def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ...], key_file: str | None,
+             listen: str | None, out_dir: str | None, plugins: tuple[str, ...], roster: str | None,
+             start_at: str | None, base_port: int, seed: int | None, params: tuple[str, ...], keygen: bool) -> None:
+    """Run one node of a live battle (each team starts its own nodes with its own keys and plugins)."""
+    with user_errors():
+        sc = _load(scenario_path, params)
+        roles = sc.roles()
+        if index >= len(roles):
+            raise ScenarioError(f"--index {index}: the scenario's nodes are 0..{len(roles) - 1}")
+        if roles[index][0] != role:
+            raise ScenarioError(f"--index {index} is {roles[index][0]}{index} in this scenario, not a {role}")
+        name = f"{role}{index}"
+        entries, roster_start = load_roster(roster) if roster else ({}, None)
+        plan = BattlePlan.build(sc, seed, base_port, LOOPBACK, entries)
+        if listen is not None:
+            plan.addresses[index] = parse_address(listen, "--listen")
+        key = load_or_create_key(Path(key_file)) if key_file else None
+        if key is not None:
+            pk = bytes(key.pub().key_to_bin())
+            listed = entries.get(name)
+            if listed is not None and listed.public_key is not None and listed.public_key != pk:
+                raise ScenarioError(f"--key {key_file}: the roster lists another public key for {name}")
+            if listed is None or listed.public_key is None:
+                console.print(f"[yellow]note:[/yellow] {name}'s public key is not in a roster: other nodes derive "
+                              "its account from the seed, so its genesis balance will not match theirs")
+            plan.public_keys[index] = pk
+        addr = plan.addresses[index]
+        if keygen:
+            entry = {name: {"address": f"{addr[0]}:{addr[1]}", "public_key": plan.public_keys[index].hex()}}
+            click.echo(json.dumps(entry))
+            return
+        files = [str(Path(p).resolve()) for p in plugins]
+        registry = default_registry(files)
+        extra = _file_plugins(plugins, roles[index][1].team, name)
+        begin = _start_time(start_at, roster_start)
+        if begin is None:
+            begin = time.time()
+            console.print("[yellow]note:[/yellow] no --start-at and no start_at in a roster: this node's own start "
+                          "is t=0 (other nodes must share one start time for slots to line up)")
+        if any(ev.crash == index or ev.restart == index for ev in sc.events):
+            console.print(f"[yellow]note:[/yellow] crash/restart events for {name} are not carried out by arena node")
+        target = Path(out_dir) if out_dir else default_out_dir(sc, Path("runs") / "live") / name
+        boot: list[Address] | None = [parse_address(b, "--bootstrap") for b in bootstrap] or None
+        spec = ProcessSpec(plan, [index], target, begin, files, {index: key_file} if key_file else {},
+                           allow_non_loopback=not is_loopback(addr[0]), bootstrap=boot, extra_plugins=extra,
+                           flat=True)
+        loopback_only()
+
+        def ready(addresses: list[Address]) -> None:
+            wait = begin - time.time()
+            console.print(f"{name} listening on {addresses[0][0]}:{addresses[0][1]}; battle "
+                          + (f"starts in {wait:.1f} s" if wait > 0 else f"started {-wait:.1f} s ago")
+                          + f", runs {sc.duration:g} s; directory {target}")
+
+        try:
+            stats = asyncio.run(LiveProcess(spec, registry).run(ready))
+        except OSError as exc:
+            raise ScenarioError(str(exc)) from None
+    s: dict[str, Any] = stats[0] if stats else {}
+    ep = s.get("endpoint", {})
+    click.echo(f"{name} done: {ep.get('sent', 0)} packets sent, {ep.get('delivered', 0)} delivered, "
+               f"{ep.get('dropped', 0)} dropped {ep.get('dropped_by_reason', {})}; run: {target}")
+
+
+__all__ = ["live_cmd", "node_cmd"]

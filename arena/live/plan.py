@@ -1,0 +1,209 @@
+"""The plan of a live battle: every node's address and public key, who bootstraps from whom, process groups.
+
+Everything a process needs to run its share of the battle is in the plan (and serialises to JSON for a worker).
+Keys come from the seed exactly as in the simulator (:func:`arena.keys.node_key`), so accounts and the genesis match;
+on battle day a *roster* file replaces the seed-derived public keys and loopback addresses of the nodes it lists.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+
+from ..honest_protocol import GenesisTables, genesis_tables
+from ..keys import node_key
+from ..scenario import Scenario, scenario_from_dict
+from ..topology import build_topology
+from ..yamlsource import ScenarioError
+
+Address = tuple[str, int]
+LOOPBACK = "127.0.0.1"
+
+
+def parse_address(text: str, what: str = "address") -> Address:
+    """``HOST:PORT`` -> ``(host, port)``; a one-line error naming ``what`` otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ScenarioError(f"{what}: {text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
+    """``n`` UDP ports that are free on ``host`` right now (bound together, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    address: Address | None = None
+    public_key: bytes | None = None
+
+
+def load_roster(path: str | Path) -> tuple[dict[str, RosterEntry], float | None]:
+    """A roster file (YAML or JSON): ``nodes: {validator0: {address: HOST:PORT, public_key: HEX}}``, ``start_at``."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"roster {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes", {}), dict):
+        raise ScenarioError(f"roster {path}: expected a mapping with 'nodes: {{name: {{address, public_key}}}}'")
+    out: dict[str, RosterEntry] = {}
+    for name, row in (data.get("nodes") or {}).items():
+        if not isinstance(row, dict):
+            raise ScenarioError(f"roster {path}: nodes.{name} must be a mapping")
+        addr = parse_address(str(row["address"]), f"roster nodes.{name}.address") if row.get("address") else None
+        pk = None
+        if row.get("public_key"):
+            try:
+                pk = bytes.fromhex(str(row["public_key"]))
+            except ValueError:
+                raise ScenarioError(f"roster {path}: nodes.{name}.public_key is not hex") from None
+        out[str(name)] = RosterEntry(addr, pk)
+    start = data.get("start_at")
+    return out, float(start) if start is not None else None
+
+
+@dataclass
+class BattlePlan:
+    """Addresses and public keys of every node of a scenario, in index order."""
+
+    scenario: Scenario
+    seed: int
+    addresses: list[Address]
+    public_keys: list[bytes]
+    _graph: nx.Graph | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, scenario: Scenario, seed: int | None = None, base_port: int | None = None,
+              host: str = LOOPBACK, roster: dict[str, RosterEntry] | None = None) -> BattlePlan:
+        """Seed-derived keys; ``host:base_port+index`` (free ports when ``base_port`` is None); roster overrides."""
+        seed = scenario.seed if seed is None else seed
+        n = scenario.node_count
+        ports = free_ports(n, host) if base_port is None else [base_port + i for i in range(n)]
+        if base_port is not None and base_port + n - 1 > 65535:
+            raise ScenarioError(f"--base-port {base_port}: {n} nodes do not fit below port 65536")
+        addresses = [(host, p) for p in ports]
+        keys = [bytes(node_key(seed, i).pub().key_to_bin()) for i in range(n)]
+        names = [f"{r}{i}" for i, (r, _) in enumerate(scenario.roles())]
+        for name, entry in (roster or {}).items():
+            if name not in names:
+                raise ScenarioError(f"roster names {name!r}, but the scenario's nodes are {names[0]}..{names[-1]}")
+            i = names.index(name)
+            if entry.address is not None:
+                addresses[i] = entry.address
+            if entry.public_key is not None:
+                keys[i] = entry.public_key
+        return cls(scenario, seed, addresses, keys)
+
+    # -- views -------------------------------------------------------------------------------------------------------
+    def name(self, index: int) -> str:
+        return f"{self.scenario.roles()[index][0]}{index}"
+
+    def role(self, index: int) -> str:
+        return self.scenario.roles()[index][0]
+
+    def team(self, index: int) -> str:
+        return self.scenario.roles()[index][1].team
+
+    def price(self, index: int) -> int:
+        return int(getattr(self.scenario.roles()[index][1], "price", 50))
+
+    @property
+    def graph(self) -> nx.Graph:
+        if self._graph is None:
+            topo = self.scenario.network.topology
+            try:
+                self._graph = build_topology(topo.kind, self.scenario.node_count, seed=self.seed, params=topo.params,
+                                             edges=topo.edges)
+            except ValueError as exc:
+                raise ScenarioError(f"network.topology: {exc}") from exc
+        return self._graph
+
+    def connected(self, a: int, b: int) -> bool:
+        return a == b or self.graph.has_edge(a, b)
+
+    def bootstrap(self, index: int) -> list[Address]:
+        """As the simulator: the first validators this node has a link to; else its topology neighbours."""
+        sc = self.scenario
+        n_val = len(sc.validator_list)
+        wanted = [i for i in range(min(sc.peering.bootstrap, n_val)) if i != index]
+        reachable = [i for i in wanted if self.connected(index, i)]
+        if not reachable:
+            reachable = sorted(self.graph.neighbors(index))[: sc.peering.peer_limit] if index in self.graph else []
+        return [self.addresses[i] for i in reachable]
+
+    def genesis(self) -> GenesisTables:
+        return genesis_tables(self.scenario, self.public_keys)
+
+    def index_by_address(self) -> dict[Address, int]:
+        return {a: i for i, a in enumerate(self.addresses)}
+
+    def plugin_names(self, red_enabled: bool = True) -> dict[str, list[str]]:
+        """Plugins attached to each node by the scenario (the genesis event lists them, as in the simulator)."""
+        teams = self.scenario.teams
+        out: dict[str, list[str]] = {}
+        for i, (_, spec) in enumerate(self.scenario.roles()):
+            if spec.team == "red" and not red_enabled:
+                continue
+            team = teams.red if spec.team == "red" else teams.blue
+            uses = [u.name for u in [*team.plugins, *spec.plugins]]
+            if uses:
+                out[self.name(i)] = uses
+        return out
+
+    def red_budget_share(self, indices: list[int]) -> int:
+        """Sybils the red nodes among ``indices`` may create: the team budget split evenly over red nodes."""
+        red = [i for i in range(self.scenario.node_count) if self.team(i) == "red"]
+        total = self.scenario.teams.red.budget.sybils
+        if not red:
+            return 0
+        base, extra = divmod(total, len(red))
+        return sum(base + (1 if k < extra else 0) for k, i in enumerate(red) if i in indices)
+
+    # -- process groups --------------------------------------------------------------------------------------------
+    def groups(self, processes: int) -> list[list[int]]:
+        """Nodes per OS process: a node that a crash/restart event names runs alone (a crash kills its process);
+        red nodes share one process (their Sybil budget is shared); the rest are dealt round-robin."""
+        n = self.scenario.node_count
+        alone = sorted({i for ev in self.scenario.events for i in (ev.crash, ev.restart) if i is not None})
+        red = [i for i in range(n) if self.team(i) == "red" and i not in alone]
+        rest = [i for i in range(n) if i not in alone and i not in red]
+        k = max(1, processes - len(alone))
+        shared: list[list[int]] = [[] for _ in range(k)]
+        if red:
+            shared[0].extend(red)
+        for j, i in enumerate(rest):
+            shared[(j + (1 if red and k > 1 else 0)) % k].append(i)
+        return [g for g in [*([i] for i in alone), *shared] if g]
+
+    # -- serialisation ---------------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"scenario": self.scenario.model_dump(mode="json"), "seed": self.seed,
+                "addresses": [list(a) for a in self.addresses], "public_keys": [k.hex() for k in self.public_keys]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BattlePlan:
+        return cls(scenario_from_dict(data["scenario"]), int(data["seed"]),
+                   [(str(a[0]), int(a[1])) for a in data["addresses"]], [bytes.fromhex(k) for k in data["public_keys"]])
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+
+__all__ = ["LOOPBACK", "BattlePlan", "RosterEntry", "free_ports", "load_roster", "parse_address"]

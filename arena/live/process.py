@@ -1,0 +1,499 @@
+"""One OS process of a live battle: some of the scenario's nodes, on real UDP sockets and a real asyncio loop.
+
+Each node is the same :class:`~honest.node.HonestNode` with the same plugins as in the simulator; only what is
+around it changes: a :class:`~arena.live.endpoint.LiveEndpoint` instead of the simulated one, the loop's clock
+measured from the battle's shared start time, SQLite storage for validators, and its own run directory
+(``trace.jsonl``, ``states/<name>.json``, ``ledger.sqlite``, ``live_stats.<pid>.json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ipv8.keyvault.crypto import default_eccrypto
+from ipv8.keyvault.keys import PrivateKey
+from ipv8.peer import Peer
+from ipv8.peerdiscovery.network import Network
+
+from honest.channels import ChannelStore
+from honest.env import NodeEnv
+from honest.ledger import LedgerStore, MemoryStore, SqliteStore
+from honest.node import HonestNode, HonestSettings
+from honest.schema import account_of
+
+from ..adversary import Adversary, TeamBudget, Wallet
+from ..api import NodeContext
+from ..honest_protocol import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
+from ..keys import node_key
+from ..plugins import NodeHooks, Registry, default_registry, make_context, no_hooks
+from ..rng import stream
+from ..runner import package_versions
+from ..sim.network import Packet
+from ..trace import Trace
+from ..yamlsource import ScenarioError
+from .adversary import LiveAdversaryHost
+from .endpoint import GuardSettings, LiveEndpoint, own_udp_sockets
+from .plan import Address, BattlePlan
+
+log = logging.getLogger("arena.live")
+STATS_INTERVAL = 1.0
+
+
+class LiveTrace(Trace):
+    """A trace file written line by line (a SIGKILL loses no finished line); a restarted node appends to it."""
+
+    def __init__(self, path: Path, level: str) -> None:
+        super().__init__(None, level)
+        self.appended = path.is_file() and path.stat().st_size > 0
+        if self.appended:
+            _cut_partial_line(path)
+        self.path = path
+        self._file = path.open("a" if self.appended else "w", encoding="utf-8", buffering=1)
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Drop a last line left unfinished by a kill, so every line of the file stays valid JSON."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def load_or_create_key(path: Path) -> PrivateKey:
+    """A py-ipv8 private key file (``key_to_bin``); a new curve25519 key is created when the file is missing."""
+    if path.is_file():
+        try:
+            return default_eccrypto.key_from_private_bin(path.read_bytes())  # type: ignore[return-value]
+        except Exception as exc:
+            raise ScenarioError(f"--key {path}: not a py-ipv8 private key ({type(exc).__name__})") from None
+    key = default_eccrypto.generate_key("curve25519")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.key_to_bin())
+    os.chmod(path, 0o600)
+    return key  # type: ignore[return-value]
+
+
+@dataclass
+class ProcessSpec:
+    """What one live process runs (serialised to JSON for a worker subprocess)."""
+
+    plan: BattlePlan
+    indices: list[int]
+    out_dir: Path  # each node's directory is out_dir / <name>
+    start_at: float | None = None  # battle start (epoch seconds); None: wait for the coordinator's START line
+    plugin_files: list[str] = field(default_factory=list)
+    key_files: dict[int, str] = field(default_factory=dict)
+    listen: dict[int, Address] = field(default_factory=dict)  # bind address when not the plan's
+    guard: GuardSettings = field(default_factory=GuardSettings)
+    red_enabled: bool = True
+    allow_non_loopback: bool = False
+    sybils: int | None = None  # this process's share of the red budget (None: computed from the plan)
+    bootstrap: list[Address] | None = None  # instead of the plan's first validators (arena node --bootstrap)
+    extra_plugins: list[str] = field(default_factory=list)  # attached to every node here, default params
+    flat: bool = False  # one node whose directory is out_dir itself (arena node --out)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"plan": self.plan.to_json(), "indices": self.indices, "out_dir": str(self.out_dir),
+                "start_at": self.start_at, "plugin_files": self.plugin_files,
+                "key_files": {str(k): v for k, v in self.key_files.items()},
+                "listen": {str(k): list(v) for k, v in self.listen.items()}, "guard": asdict(self.guard),
+                "red_enabled": self.red_enabled, "allow_non_loopback": self.allow_non_loopback, "sybils": self.sybils,
+                "bootstrap": None if self.bootstrap is None else [list(a) for a in self.bootstrap],
+                "extra_plugins": self.extra_plugins, "flat": self.flat}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ProcessSpec:
+        boot = d.get("bootstrap")
+        return cls(BattlePlan.from_json(d["plan"]), [int(i) for i in d["indices"]], Path(d["out_dir"]),
+                   d.get("start_at"), list(d.get("plugin_files", [])),
+                   {int(k): v for k, v in d.get("key_files", {}).items()},
+                   {int(k): (str(v[0]), int(v[1])) for k, v in d.get("listen", {}).items()},
+                   GuardSettings(**d.get("guard", {})), bool(d.get("red_enabled", True)),
+                   bool(d.get("allow_non_loopback", False)), d.get("sybils"),
+                   None if boot is None else [(str(a[0]), int(a[1])) for a in boot],
+                   list(d.get("extra_plugins", [])), bool(d.get("flat", False)))
+
+    def node_dir(self, name: str) -> Path:
+        return self.out_dir if self.flat else self.out_dir / name
+
+
+class LiveNode:
+    """One node of this process: key, endpoint, trace, plugins, and (once created) its Community."""
+
+    def __init__(self, proc: LiveProcess, index: int) -> None:
+        spec, plan = proc.spec, proc.spec.plan
+        self.proc = proc
+        self.index = index
+        self.role = plan.role(index)
+        self.team = plan.team(index)
+        self.name = plan.name(index)
+        self.dir = spec.node_dir(self.name)
+        (self.dir / "states").mkdir(parents=True, exist_ok=True)
+        key_file = spec.key_files.get(index)
+        self.key: PrivateKey = load_or_create_key(Path(key_file)) if key_file else node_key(plan.seed, index)
+        if bytes(self.key.pub().key_to_bin()) != plan.public_keys[index]:
+            raise ScenarioError(f"{self.name}: the key does not match the plan's public key for this node "
+                                "(put this node's public key in the roster)")
+        self.trace = LiveTrace(self.dir / "trace.jsonl", plan.scenario.trace_level)
+        host, port = spec.listen.get(index, plan.addresses[index])
+        guard = spec.guard
+        if plan.scenario.network.link.mtu < guard.max_packet:  # the scenario's MTU bounds packets, as in the sim
+            guard = replace(guard, max_packet=plan.scenario.network.link.mtu)
+        self.endpoint = LiveEndpoint(host, port, guard, allow_non_loopback=spec.allow_non_loopback)
+        self.account = account_of(plan.public_keys[index])
+        self.context = NodeContext(index, self.role, self.team, proc.clock, self.emit,
+                                   stream(plan.seed, f"plugin:{index}"), self.account.hex())
+        self.hooks: NodeHooks = no_hooks()
+        self.community: HonestNode | None = None
+        self.store: LedgerStore = SqliteStore(self.dir / "ledger.sqlite") if self.role == "validator" \
+            else MemoryStore()
+        self.faults: list[dict[str, Any]] = []
+        self.errors = 0
+        self.host: LiveAdversaryHost | None = None  # the capability host (plugins only)
+
+    def emit(self, ev: str, **fields: Any) -> None:
+        self.trace.emit(max(0.0, self.proc.clock()), ev, **fields)
+
+    def on_fault(self, plugin: str, hook: str, exc: BaseException) -> None:
+        fault = {"node": self.index, "plugin": plugin, "hook": hook, "error": f"{type(exc).__name__}: {exc}"}
+        self.faults.append(fault)
+        self.emit("plugin_fault", **fault)
+
+    def on_error(self, exc: BaseException) -> None:
+        """A handler raised on a packet: recorded (first few with the error), the node goes on."""
+        self.errors += 1
+        if self.errors <= 20:
+            self.emit("node_error", node=self.index, error=f"{type(exc).__name__}: {exc}")
+            log.warning("%s: handler error", self.name, exc_info=exc)
+
+    def packet_event(self, kind: str, src: Address, dst: Address, size: int) -> None:
+        if kind.startswith("drop:"):
+            if self.trace.drops:
+                self.emit("drop", reason=kind[5:], src=f"{src[0]}:{src[1]}", dst=f"{dst[0]}:{dst[1]}", size=size)
+        elif self.trace.packets:
+            self.emit(kind, src=f"{src[0]}:{src[1]}", dst=f"{dst[0]}:{dst[1]}", size=size)
+
+    def stats(self) -> dict[str, Any]:
+        c = self.community
+        out = {"node": self.name, "index": self.index, "pid": os.getpid(), "t": round(self.proc.clock(), 3),
+               "endpoint": self.endpoint.stats.as_dict(), "address": list(self.endpoint.address),
+               "plugin_faults": self.faults, "handler_errors": self.errors}
+        if c is not None:
+            out.update(messages_sent=dict(sorted(c.sent.items())), drops=dict(sorted(c.drops.items())),
+                       peers=len(c.peers))
+        return out
+
+
+class LiveProcess:
+    """Runs the nodes ``spec.indices`` of a battle in this process until the scenario's duration has passed."""
+
+    def __init__(self, spec: ProcessSpec, registry: Registry | None = None) -> None:
+        self.spec = spec
+        self.plan = spec.plan
+        self.sc = spec.plan.scenario
+        self.registry = registry
+        self.loop_t0 = 0.0
+        self.started = False
+        self.nodes: list[LiveNode] = []
+        self.groups: dict[int, int] | None = None  # partition groups in force
+        self.by_address = self.plan.index_by_address()
+        self._stop = asyncio.Event()
+        share = spec.sybils if spec.sybils is not None else self.plan.red_budget_share(spec.indices)
+        self.red_budget = TeamBudget(share, self.sc.teams.red.budget.sybil_cost)
+
+    # -- time ----------------------------------------------------------------------------------------------------
+    def clock(self) -> float:
+        """Seconds since the battle's start (the same in every process that shares ``start_at``)."""
+        return asyncio.get_running_loop().time() - self.loop_t0 if self.started else 0.0
+
+    @property
+    def red_active(self) -> bool:
+        return self.spec.red_enabled and self.clock() < self.sc.duration - self.sc.settle
+
+    def call_at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` at battle time ``t``."""
+        asyncio.get_running_loop().call_at(self.loop_t0 + t, self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("scheduled call %s failed", getattr(fn, "__name__", fn))
+
+    def stop(self) -> None:
+        """End the battle for this process early (SIGTERM, Ctrl-C)."""
+        self._stop.set()
+
+    # -- building --------------------------------------------------------------------------------------------------
+    def _attach_plugins(self, node: LiveNode) -> None:
+        teams = self.sc.teams
+        spec = self.sc.roles()[node.index][1]
+        if node.team == "red" and not self.spec.red_enabled:
+            return
+        team = teams.red if node.team == "red" else teams.blue
+        uses = [(u.name, u.params) for u in [*team.plugins, *spec.plugins]]
+        uses += [(name, {}) for name in self.spec.extra_plugins if name not in {u[0] for u in uses}]
+        if not uses:
+            return
+        registry = self.registry = self.registry or default_registry(self.spec.plugin_files)
+        hooks = NodeHooks(on_fault=node.on_fault)
+        node.host = LiveAdversaryHost(self.plan, node, node.key, self.clock,
+                                      (lambda: self.red_active) if node.team == "red" else (lambda: True))
+        if node.team == "red":
+            node.context.adversary = Adversary(node.host, self.red_budget)
+        for name, params in uses:
+            info = registry.get(name)
+            if info.team != node.team:
+                raise ScenarioError(f"plugin {name!r} is a {info.team} plugin but {node.name} is on the {node.team} "
+                                    "team")
+            try:
+                p = info.cls.Params(**params)
+            except Exception as exc:
+                raise ScenarioError(f"plugin {name!r} params: {exc}") from exc
+            hooks.register(info.cls(make_context(node.context, name), p))
+        node.hooks = hooks
+        if hooks.has("arena_outgoing_packet"):
+            node.endpoint.outgoing = lambda pkt: self._packet_hook(node, "arena_outgoing_packet", pkt)
+        if hooks.has("arena_incoming_packet"):
+            node.endpoint.incoming = lambda pkt: self._packet_hook(node, "arena_incoming_packet", pkt)
+
+    def _packet_hook(self, node: LiveNode, hook: str, pkt: Packet) -> None:
+        if node.team == "red" and not self.red_active:
+            return
+        node.hooks.call(hook, node=node.context, packet=pkt)
+
+    def _blocked(self, src: Address, dst: Address) -> str | None:
+        """Topology and partitions of the scenario, between nodes of the plan (unknown addresses pass)."""
+        a, b = self.by_address.get(src), self.by_address.get(dst)
+        if a is None or b is None or a == b:
+            return None
+        if not self.plan.connected(a, b):
+            return "no_link"
+        groups = self.groups
+        if groups is not None and groups.get(a, -1) != groups.get(b, -1):
+            return "partition"
+        return None
+
+    def _create(self, node: LiveNode) -> None:
+        """The honest Community, built while the socket is still closed (py-ipv8 would otherwise probe the
+        machine's interfaces for a LAN address); its LAN and WAN address are set to the real bound address."""
+        sc, plan = self.sc, self.plan
+        g = self._genesis
+        env = NodeEnv(index=node.index, role=node.role, team=node.team, clock=self.clock,
+                      rng=stream(plan.seed, f"node:{node.index}"), record=node.emit, hooks=node.hooks,
+                      plugin_context=node.context,
+                      hooks_active=(lambda: self.red_active) if node.team == "red" else (lambda: True))
+        settings = HonestSettings(
+            my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,
+            env=env, config=node_config(sc, plan.price(node.index)), genesis_balances=g.balances,
+            genesis_stakes=g.stakes, store=node.store,
+            bootstrap=self.spec.bootstrap if self.spec.bootstrap is not None else plan.bootstrap(node.index),
+            address=plan.addresses[node.index], channel_store=ChannelStore(),
+        )
+        c = HonestNode(settings)
+        if c.is_pending_task_active("discover_lan_addresses"):
+            c.cancel_pending_task("discover_lan_addresses")
+        c.my_estimated_lan = plan.addresses[node.index]
+        c.my_estimated_wan = plan.addresses[node.index]
+        node.community = c
+
+    # -- running ---------------------------------------------------------------------------------------------------
+    async def run(self, ready: Callable[[list[Address]], None] | None = None,
+                  wait_start: Callable[[], Awaitable[float]] | None = None,
+                  handle_signals: bool = True) -> list[dict[str, Any]]:
+        """Bind, create, wait for the start, run until the scenario's duration, write states. Returns stats."""
+        try:
+            await self.setup()
+            if ready is not None:
+                ready([n.endpoint.address for n in self.nodes])
+            start_at = self.spec.start_at
+            if start_at is None:
+                if wait_start is None:
+                    raise RuntimeError("no start time and no way to wait for one")
+                start_at = await wait_start()
+            self.begin(start_at)
+            if handle_signals:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                        loop.add_signal_handler(sig, self.stop)
+            await self.sleep_until(0.0)
+            self.start_nodes()
+            stats_task = asyncio.ensure_future(self._stats_loop())
+            await self.sleep_until(self.sc.duration)
+            stats_task.cancel()
+            return await self.finish()
+        finally:
+            self.close()
+
+    async def setup(self) -> None:
+        """Build this process's nodes and plugins, create their Communities, bind their sockets."""
+        self._genesis = self.plan.genesis()
+        self.nodes = [LiveNode(self, i) for i in self.spec.indices]
+        for node in self.nodes:
+            self._attach_plugins(node)
+        for node in self.nodes:
+            self._create(node)
+            node.endpoint.on_packet_event = node.packet_event
+            node.endpoint.on_error = node.on_error
+            node.endpoint.known = frozenset(self.plan.addresses)
+            await node.endpoint.open()
+        self._update_blocking()
+
+    def _update_blocking(self) -> None:
+        """Check addresses on every packet only when the topology is not complete or a partition is in force."""
+        n = self.sc.node_count
+        complete = self.plan.graph.number_of_edges() >= n * (n - 1) // 2
+        check = self._blocked if self.groups is not None or not complete else None
+        for node in self.nodes:
+            node.endpoint.blocked = check
+
+    def begin(self, start_at: float) -> None:
+        """Fix the battle clock (seconds since ``start_at``, epoch) and write the trace headers."""
+        loop = asyncio.get_running_loop()
+        self.loop_t0 = loop.time() - (time.time() - start_at)
+        self.started = True
+        self._write_headers(start_at)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            if node.host is not None:
+                node.host.close()
+            node.endpoint.close()
+            node.trace.close()
+            node.store.close()
+
+    async def sleep_until(self, t: float) -> None:
+        delay = t - self.clock()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    def _write_headers(self, start_at: float) -> None:
+        sc, plan = self.sc, self.plan
+        plugins = plan.plugin_names(self.spec.red_enabled)
+        for node in self.nodes:
+            if node.hooks.instances:
+                plugins[node.name] = [p.name for p in node.hooks.instances]
+        for node in self.nodes:
+            if node.trace.appended:
+                c = node.community
+                assert c is not None
+                node.emit("node_restarted", node=node.index, pid=os.getpid(), blocks=len(c.tree),
+                          finalized_height=c.tree.finalized_height,
+                          head_height=c.tree.height_of(c.head) or 0)
+                continue
+            node.trace.header(seed=plan.seed, scenario=sc.name, scenario_sha256=sc.digest(), backend="live",
+                              level=sc.trace_level, versions=package_versions(), red_enabled=self.spec.red_enabled,
+                              node=node.name, address=f"{node.endpoint.address[0]}:{node.endpoint.address[1]}",
+                              start_at=start_at)
+            node.trace.emit(0.0, "genesis", **genesis_fields(sc, self._genesis, plugins))
+
+    def start_nodes(self) -> None:
+        now = self.clock()
+        for node in self.nodes:
+            assert node.community is not None
+            node.community.start()
+        for node in self.nodes:
+            if node.hooks.has("arena_node_start"):
+                node.hooks.call("arena_node_start", node=node.context)
+            if node.context.adversary is not None and node.hooks.has("arena_adversary_ready"):
+                node.hooks.call("arena_adversary_ready", node=node.context, adversary=node.context.adversary)
+            if node.host is not None and node.hooks.has("arena_wallet_ready"):
+                node.hooks.call("arena_wallet_ready", node=node.context, wallet=Wallet(node.host))
+        mine = {n.index: n for n in self.nodes}
+        for item in workload_schedule(self.sc, stream(self.plan.seed, "workload")):
+            if item.payer in mine and item.t > now:
+                self.call_at(item.t, self._work, mine[item.payer], item)
+        tick = self.sc.tick
+        for node in self.nodes:
+            if node.hooks.has("arena_tick"):
+                self.call_at(tick * (int(now // tick) + 1), self._tick, node)
+        for ev in sorted(self.sc.events, key=lambda e: e.at):
+            if ev.at < now:
+                if ev.partition is not None:
+                    self._partition(ev.partition)
+                elif ev.heal:
+                    self._heal()
+            elif ev.partition is not None:
+                self.call_at(ev.at, self._partition, ev.partition)
+            elif ev.heal:
+                self.call_at(ev.at, self._heal)
+
+    def _partition(self, groups: list[list[int]]) -> None:
+        self.groups = {h: gi for gi, members in enumerate(groups) for h in members}
+        self._update_blocking()
+
+    def _heal(self) -> None:
+        self.groups = None
+        self._update_blocking()
+
+    def _work(self, node: LiveNode, item: WorkItem) -> None:
+        c = node.community
+        if c is None:
+            return
+        plan = self.plan
+        target = account_of(plan.public_keys[item.target])
+        if item.kind == "pay":
+            c.pay(target, item.amount, item.fee)
+        else:
+            c.buy(plan.addresses[item.target], target, plan.price(item.target), item.fee)
+
+    def _tick(self, node: LiveNode) -> None:
+        now = self.clock()
+        if now >= self.sc.duration:
+            return
+        if node.team != "red" or self.red_active:
+            node.hooks.call("arena_tick", node=node.context, now=now)
+        tick = self.sc.tick
+        self.call_at(tick * (int(now // tick) + 1), self._tick, node)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL)
+            self._write_stats(final=False)
+
+    def _write_stats(self, final: bool) -> list[dict[str, Any]]:
+        out = []
+        sockets = own_udp_sockets() if final else None
+        for node in self.nodes:
+            st = {**node.stats(), "final": final}
+            if sockets is not None:
+                st["process_udp_sockets"] = sockets
+            path = node.dir / f"live_stats.{os.getpid()}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(st, sort_keys=True) + "\n", encoding="utf-8")
+            tmp.replace(path)
+            out.append(st)
+        return out
+
+    async def finish(self) -> list[dict[str, Any]]:
+        for node in self.nodes:
+            if node.hooks.has("arena_node_stop"):
+                node.hooks.call("arena_node_stop", node=node.context)
+        for node in self.nodes:
+            c = node.community
+            if c is None:
+                continue
+            state = honest_node_state(c, node.name, node.index, node.role, node.team, True)
+            (node.dir / "states" / f"{node.name}.json").write_text(json.dumps(state, sort_keys=True) + "\n",
+                                                                  encoding="utf-8")
+            node.emit("live_stats", node=node.index, **node.endpoint.stats.as_dict())
+        stats = self._write_stats(final=True)
+        for node in self.nodes:
+            if node.community is not None:
+                await node.community.unload()
+        return stats
+
+
+__all__ = ["LiveNode", "LiveProcess", "LiveTrace", "ProcessSpec", "load_or_create_key"]
