@@ -341,19 +341,16 @@ def plugins_cmd(plugins: tuple[str, ...]) -> None:
 
 def _register() -> None:
     """Commands that live in their own modules (one job per file)."""
+    from .channels_experiment import channels_cmd
+    from .live.cli import live_cmd, node_cmd
     from .referee_cli import judge_cmd
+    from .scaffold import new_cmd
     from .schema_cli import schema_cmd
+    from .sweep import sweep_cmd
+    from .tournament import tournament_cmd
 
-    main.add_command(judge_cmd)
-    main.add_command(schema_cmd)
-    for module, attr in (("sweep", "sweep_cmd"), ("scaffold", "new_cmd")):
-        try:
-            mod = __import__(f"arena.{module}", fromlist=[attr])
-        except ImportError:
-            continue
-        cmd = getattr(mod, attr, None)
-        if cmd is not None:
-            main.add_command(cmd)
+    for cmd in (judge_cmd, schema_cmd, sweep_cmd, new_cmd, channels_cmd, live_cmd, node_cmd, tournament_cmd):
+        main.add_command(cmd)
 
 
 _register()

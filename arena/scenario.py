@@ -115,7 +115,7 @@ class ConsensusModel(Strict):
     mode: Literal["none", "pos"] = "pos"
     slot: float = Field(1.0, gt=0)
     block_reward: int = Field(0, ge=0)
-    max_block_txs: int = Field(1000, ge=1)
+    max_block_txs: int = Field(255, ge=1, le=255, description="py-ipv8 lists hold at most 255 payloads")
     finality: Literal["votes", "depth"] = "votes"
     depth: int = Field(3, ge=1, description="k for k-deep finality (and the default confirmation depth)")
     mempool_size: int = Field(10_000, ge=1)

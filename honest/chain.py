@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ipv8.keyvault.keys import PrivateKey
 
 from .pos import leader as pos_leader
-from .schema import Block, Evidence, Tx, Vote, account_of
+from .schema import MAX_LIST_ITEMS, MAX_NESTED_BYTES, Block, Evidence, Tx, Vote, account_of
 from .state import LedgerState
 
 GENESIS_HASH = bytes(32)
@@ -71,7 +71,7 @@ class BlockTree:
         if finality not in FINALITY_MODES:
             raise ValueError(f"finality must be one of {FINALITY_MODES}, not {finality!r}")
         self.reward = reward
-        self.max_block_txs = max_block_txs
+        self.max_block_txs = min(max_block_txs, MAX_LIST_ITEMS)
         self.finality = finality
         self.depth = depth
         self.dispute_window = dispute_window
@@ -165,11 +165,16 @@ class BlockTree:
         height = self._height[parent] + 1
         state = pstate.copy()
         applied: list[Tx] = []
+        size = 0
         for tx in txs:
             if len(applied) >= self.max_block_txs:
                 break
+            tx_size = len(tx.sender_key) + len(tx.data) + len(tx.signature) + 64
+            if size + tx_size > MAX_NESTED_BYTES:
+                break  # the block must still fit py-ipv8's nested-payload size
             if self.verify_tx(tx) and state.apply_tx(tx, proposer, height) is None:
                 applied.append(tx)
+                size += tx_size
         state.apply_reward(proposer, self.reward)
         state.settle_channels(height, self.dispute_window)
         block = Block.create(key, height, slot, parent, applied, state.state_root())

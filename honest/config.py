@@ -17,7 +17,7 @@ class NodeConfig:
     consensus: str = "pos"  # none: apply transfers on arrival (course day 1); pos: blocks and finality
     slot: float = 1.0
     block_reward: int = 0
-    max_block_txs: int = 1000
+    max_block_txs: int = 255
     finality: str = "votes"
     depth: int = 3
     mempool_size: int = 10_000

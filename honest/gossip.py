@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .messages import PeerInfo
-from .schema import ITEM_BLOCK, ITEM_TX, ITEM_VOTE, Gossip, GossipItem
+from .schema import ITEM_BLOCK, ITEM_TX, ITEM_VOTE, MAX_LIST_ITEMS, Gossip, GossipItem
 
 if TYPE_CHECKING:
     from .node import HonestNode
@@ -86,7 +86,10 @@ class GossipLayer:
                 peers = list(chosen)
         elif self.fanout and len(peers) > self.fanout:
             peers = self.node.env.rng.sample(peers, self.fanout)
-        if peers:
-            self.node.broadcast(peers, Gossip(items))
-            for item in items:
+        if not peers:
+            return
+        for start in range(0, len(items), MAX_LIST_ITEMS):  # py-ipv8 lists hold at most 255 payloads
+            chunk = items[start:start + MAX_LIST_ITEMS]
+            self.node.broadcast(peers, Gossip(chunk))
+            for item in chunk:
                 self.relayed[KIND_NAMES.get(item.kind, str(item.kind))] += len(peers)

@@ -254,6 +254,9 @@ class HonestNode(Community):
         for addr in self.bootstrap_addresses:
             if addr != self.address:
                 self.peers.announce_to(addr)
+        if self.role != "validator" and self.env.now() > 0:
+            # restarted: learn our nonce (and balance) from the validators before paying again
+            self.register_task("resync_nonce", self.query_balance, delay=2.0)
 
     def _restore(self) -> None:
         """After a restart: replay the blocks kept in durable storage, so no finalised block is lost."""
@@ -675,6 +678,8 @@ class HonestNode(Community):
             q.done = True
             if q.account == self.account:
                 self.known_balance = value[0]
+                # after a restart the nonce counter starts at 1: the agreed ledger says where we really are
+                self.next_nonce = max(self.next_nonce, value[1] + 1)
             self.env.record("balance", node=self.env.index, account=q.account.hex(), balance=value[0],
                             nonce=value[1], answers=len(q.answers), asked=q.asked)
 

@@ -25,6 +25,11 @@ from ipv8.messaging.serialization import default_serializer
 
 SCHEMA_VERSION = 1
 
+#: py-ipv8 packs a list of payloads with a one-byte count and each nested payload with a two-byte size: a block holds
+#: at most 255 transactions in under 64 KiB, a gossip packet at most 255 items.
+MAX_LIST_ITEMS = 255
+MAX_NESTED_BYTES = 60_000
+
 # -- transaction kinds ---------------------------------------------------------------------------------------------
 TX_TRANSFER = 0
 TX_BOND = 1  # lock ``amount`` of the sender's balance as validator stake

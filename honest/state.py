@@ -12,8 +12,9 @@ Channel rules (single-funded: only party ``a`` deposits, ``b`` can receive):
 * ``CHANNEL_FORCE_CLOSE``: a party publishes a both-signed state (or, party a only, data = the bare channel id for the
   opening state, so that a can recover a deposit when b never signed anything); the channel is ``closing`` for the
   dispute window.
-* ``CHANNEL_DISPUTE``: during the window, the *other* party publishes a both-signed state with a higher ``seq``:
-  the closer tried to cheat, so the whole deposit goes to the disputer at once.
+* ``CHANNEL_DISPUTE``: during the window, anyone but the closer (the other party, or a watchtower acting for it)
+  publishes a both-signed state with a higher ``seq``: the closer tried to cheat, so the whole deposit goes to the
+  other party at once. The disputer pays only the fee.
 * ``settle_channels``: closing channels whose window expired pay out the published balances.
 """
 
@@ -109,6 +110,7 @@ class LedgerState:
 
     def __init__(self, verify: Verifier | None = None) -> None:
         self.accounts: dict[bytes, Account] = {}
+        self._owned: set[bytes] = set()  # accounts whose Account object only this state holds (copy-on-write)
         self.channels: dict[bytes, ChannelRecord] = {}
         self.minted = 0
         self.burned = 0
@@ -140,9 +142,13 @@ class LedgerState:
         return state
 
     def copy(self) -> LedgerState:
-        """An independent copy (one per block). Closed channels never change again, so they are shared."""
+        """An independent copy (one per block, so it must be cheap: accounts are copied on write). Closed channels
+        never change again, so they are shared."""
         other = LedgerState.__new__(LedgerState)
-        other.accounts = {k: Account(a.balance, a.nonce, a.stake) for k, a in self.accounts.items()}
+        # Copy-on-write: both states now share every Account object; ``_acct`` copies one before changing it.
+        other.accounts = dict(self.accounts)
+        other._owned = set()
+        self._owned = set()
         other.channels = {k: c if c.status == CLOSED else replace(c) for k, c in self.channels.items()}
         other.minted = self.minted
         other.burned = self.burned
@@ -229,9 +235,9 @@ class LedgerState:
         elif kind == TX_CHANNEL_DISPUTE:
             assert isinstance(parsed, ChannelState)
             chan = self.channels[parsed.channel_id]
-            # the closer published an outdated state: the disputer takes the whole channel
+            # the closer published an outdated state: the wronged party takes the whole channel
             chan.close_seq = parsed.seq
-            chan.close_balance_a = chan.deposit_a + chan.deposit_b if tx.sender == chan.a else 0
+            chan.close_balance_a = chan.deposit_a + chan.deposit_b if chan.closer == chan.b else 0
             chan.close_balance_b = chan.deposit_a + chan.deposit_b - chan.close_balance_a
             self._pay_out(chan)
         elif kind == TX_SLASH:
@@ -258,9 +264,14 @@ class LedgerState:
 
     # -- internals -----------------------------------------------------------------------------------------------
     def _acct(self, acct: bytes) -> Account:
+        """The account, writable by this state (every mutation goes through here)."""
         a = self.accounts.get(acct)
         if a is None:
             a = self.accounts[acct] = Account()
+            self._owned.add(acct)
+        elif acct not in self._owned:
+            a = self.accounts[acct] = Account(a.balance, a.nonce, a.stake)
+            self._owned.add(acct)
         return a
 
     def _check(self, tx: Tx) -> tuple[str | None, Any]:
@@ -326,7 +337,7 @@ class LedgerState:
                 return "channel_not_closing", None
         elif chan.status != OPEN:
             return "channel_not_open", None
-        if sender not in (chan.a, chan.b):
+        if sender not in (chan.a, chan.b) and tx.kind != TX_CHANNEL_DISPUTE:
             return "not_a_party", None
         if tx.kind == TX_CHANNEL_DISPUTE and sender == chan.closer:
             return "not_counterparty", None

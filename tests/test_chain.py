@@ -337,3 +337,17 @@ def test_long_chain_with_votes_stays_consistent() -> None:
     st = t.state(t.head())
     assert st is not None and st.nonce(UACC[0]) == 120
     assert st.supply() == st.genesis_supply + 120 * REWARD
+
+
+# -- wire limits ------------------------------------------------------------------------------------------------------
+def test_blocks_never_exceed_what_py_ipv8_can_pack() -> None:
+    """py-ipv8 lists hold at most 255 payloads: a block is capped there however large max_block_txs is."""
+    from honest.schema import MAX_LIST_ITEMS
+
+    t = tree(max_block_txs=1000)
+    assert t.max_block_txs == MAX_LIST_ITEMS
+    txs = [pay(i % 3, 1 + i // 3, amount=1) for i in range(300)]
+    slot = 1
+    block = t.build(leader_key(t, G, slot), G, slot, txs)
+    assert len(block.txs) == MAX_LIST_ITEMS
+    assert Block.from_bytes(block.to_bytes()).block_hash == block.block_hash

@@ -210,9 +210,10 @@ def test_dispute_with_newer_state_punishes_the_cheater() -> None:
     s = opened()
     old, new = chan_state(1, 280, 20), chan_state(4, 100, 200)
     assert s.apply_tx(tx(0, TX_CHANNEL_FORCE_CLOSE, 1, 0, 2, data=old.to_bytes()), height=3) is None
-    # the closer itself cannot dispute, and nobody outside the channel can
+    # the closer itself cannot dispute
     assert s.check_tx(tx(0, TX_CHANNEL_DISPUTE, 1, 0, 3, data=new.to_bytes())) == "not_counterparty"
-    assert s.check_tx(tx(2, TX_CHANNEL_DISPUTE, 1, 0, 1, fee=0, data=new.to_bytes())) == "not_a_party"
+    # a third party (a watchtower) may dispute for the wronged party: the penalty goes to b, not to the disputer
+    assert s.check_tx(tx(2, TX_CHANNEL_DISPUTE, 1, 0, 1, fee=0, data=new.to_bytes())) is None
     b_before = s.balance(ACC[1])
     assert s.apply_tx(tx(1, TX_CHANNEL_DISPUTE, 0, 0, 1, data=new.to_bytes()), height=5) is None
     assert s.channels[CID].status == "closed"
@@ -220,6 +221,18 @@ def test_dispute_with_newer_state_punishes_the_cheater() -> None:
     assert s.balance(ACC[0]) == 698  # two fees, nothing back
     invariant(s)
     assert s.settle_channels(100, dispute_window=10) == []
+
+
+def test_watchtower_dispute_pays_the_wronged_party_not_itself() -> None:
+    s = opened()
+    old, new = chan_state(1, 280, 20), chan_state(4, 100, 200)
+    assert s.apply_tx(tx(0, TX_CHANNEL_FORCE_CLOSE, 1, 0, 2, data=old.to_bytes()), height=3) is None
+    b_before, tower_before = s.balance(ACC[1]), s.balance(ACC[2])
+    assert s.apply_tx(tx(2, TX_CHANNEL_DISPUTE, 1, 0, 1, fee=0, data=new.to_bytes()), height=5) is None
+    assert s.channels[CID].status == "closed"
+    assert s.balance(ACC[1]) == b_before + 300  # the whole deposit to b, the wronged party
+    assert s.balance(ACC[2]) == tower_before  # the watchtower gains nothing
+    invariant(s)
 
 
 def test_stale_dispute_rejected() -> None:
@@ -328,3 +341,16 @@ def test_supply_invariant_under_random_sequences(ops: list[tuple[str, int, int, 
             else:
                 assert s.nonce(ACC[i]) == before.nonce(ACC[i]) + 1
         invariant(s)
+
+
+def test_copies_are_independent_both_ways() -> None:
+    """Copy-on-write: changing a copy never changes the original, and changing the original never changes a copy."""
+    s = opened()
+    before = s.snapshot()
+    c = s.copy()
+    assert c.apply_tx(tx(0, TX_TRANSFER, 1, 5, s.nonce(ACC[0]) + 1)) is None
+    assert s.snapshot() == before
+    c_snap = c.snapshot()
+    assert s.apply_tx(tx(0, TX_TRANSFER, 2, 7, s.nonce(ACC[0]) + 1)) is None
+    assert c.snapshot() == c_snap
+    assert c.balance(ACC[1]) == s.balance(ACC[1]) + 5
