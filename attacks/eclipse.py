@@ -91,7 +91,7 @@ class Eclipse(Plugin):
         if adv is None:
             return
         if isinstance(p, Peers):  # a probe's answer: the victim's table, minus the Sybil that asked
-            self.samples.append(all(e.public_key in self.red_keys for e in p.peers))
+            self.samples.append(bool(p.peers) and all(e.public_key in self.red_keys for e in p.peers))
         elif isinstance(p, AskForPeers):  # poison peer exchange: only Sybils
             entries = [PeerEntry(s.public_key, adv.address_of(s), 0) for s in self.sybils if s != identity]
             adv.send(message.src, Peers(p.request_id, entries[:32]), identity)

@@ -66,7 +66,7 @@ def _progress(total: float, enabled: bool) -> Iterator[Callable[[float], None] |
 def _guard(peer_rate: float | None, send_rate: float | None) -> GuardSettings:
     g = GuardSettings()
     return GuardSettings(max_packet=g.max_packet, peer_rate=peer_rate or g.peer_rate,
-                         peer_burst=2 * peer_rate if peer_rate else g.peer_burst,
+                         peer_burst=max(g.peer_burst, peer_rate or 0.0),
                          send_rate=send_rate or g.send_rate, send_burst=g.send_burst, send_queue=g.send_queue)
 
 

@@ -46,7 +46,7 @@ class GuardSettings:
 
     max_packet: int = 65507  # bytes; larger packets are dropped on both sides (as the simulator's link MTU)
     peer_rate: float = 500.0  # packets per second accepted from one source address
-    peer_burst: float = 1000.0  # bucket size of that limit
+    peer_burst: float = 400.0  # bucket size of that limit
     max_sources: int = 4096  # source buckets kept (least recently seen forgotten first)
     send_rate: float = 8000.0  # packets per second leaving this endpoint
     send_burst: float = 256.0  # packets that may leave back to back
@@ -255,7 +255,8 @@ class LiveEndpoint(UDPEndpoint):
         return None
 
     def notify_listeners(self, packet: tuple[Any, bytes]) -> None:
-        """As :meth:`Endpoint.notify_listeners`, but synchronous (py-ipv8 defers each packet with ``call_soon``)."""
+        """As :meth:`Endpoint.notify_listeners`, with a handler's exception contained (asyncio would close the
+        socket if ``datagram_received`` raised)."""
         prefix = packet[1][:self.prefixlen]
         for listener in self._prefix_map.get(prefix, self._listeners):
             if self._running and (prefix in self._prefix_map or listener in self._listeners):

@@ -8,6 +8,7 @@ on battle day a *roster* file replaces the seed-derived public keys and loopback
 from __future__ import annotations
 
 import json
+import random
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +35,34 @@ def parse_address(text: str, what: str = "address") -> Address:
     return host.strip("[]"), int(port)
 
 
-def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
-    """``n`` UDP ports that are free on ``host`` right now (bound together, then released)."""
-    socks = []
+def _ephemeral_range() -> tuple[int, int]:
     try:
-        for _ in range(n):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
+    """``n`` UDP ports free on ``host`` right now, picked at random *below* the kernel's ephemeral range: a socket
+    bound to port 0 elsewhere (a test, a py-ipv8 peer) can never take one of them between planning and binding."""
+    low, _ = _ephemeral_range()
+    pool = range(10_000, low) if low > 10_000 + 4 * n else range(1024, low)
+    rng = random.SystemRandom()
+    socks: list[socket.socket] = []
+    try:
+        for port in rng.sample(pool, min(len(pool), 20 * n + 100)):
+            if len(socks) == n:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((host, 0))
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
+        if len(socks) < n:
+            raise OSError(f"could not find {n} free UDP ports on {host}")
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
