@@ -390,15 +390,25 @@ class BlockTree:
         self._vote_of[key] = vote
         self._seen_votes.add(raw)
         self._votes.setdefault(bh, set()).add(voter)
-        if self.finality == "votes" and self._height[bh] > self.finalized_height:
+        if self.finality == "votes" and self._height[bh] > self.finalized_height and self.is_ancestor(self.finalized,
+                                                                                                       bh):
+            # A vote for a block supports its ancestors too (down to the finalised block), so a lost vote for one
+            # block is made good by the votes for the next: finality keeps up on a lossy network.
             total = sum(stakes.values())
-            weight = sum(stakes.get(v, 0) for v in self._votes[bh])
-            if total > 0 and 3 * weight > 2 * total and self.is_ancestor(self.finalized, bh):
-                self._finalize(bh)
+            best = None
+            h: bytes | None = bh
+            while h is not None and self._height.get(h, 0) > self.finalized_height:
+                voters = self._votes.setdefault(h, set())
+                voters.add(voter)
+                if best is None and total > 0 and 3 * sum(stakes.get(v, 0) for v in voters) > 2 * total:
+                    best = h
+                h = self._parent.get(h)
+            if best is not None:
+                self._finalize(best)
         return None
 
     def vote_weight(self, h: bytes) -> int:
-        """Stake (in the finalised state) of the validators that voted for ``h`` itself."""
+        """Stake (in the finalised state) of the validators that voted for ``h`` or a descendant of it."""
         stakes = self.stakes_at(self.finalized)
         return sum(stakes.get(v, 0) for v in self._votes.get(h, ()))
 

@@ -66,6 +66,8 @@ COMMUNITY_ID = hashlib.sha1(b"ipv8-arena honest protocol v1").digest()
 STATUS = {0: "unknown", 1: "pending", 2: "included", 3: "finalized", 4: "rejected"}
 VALIDATOR, LIGHT, MERCHANT = 0, 1, 2
 ORDER_TIMEOUT = 60.0  # a merchant stops asking about a payment after this long
+REQUEST_TIMEOUT = 3.0  # a block request not answered by then may be sent again
+RESUBMIT_AFTER = 5.0  # a light node hands an unconfirmed transaction of its own to a validator again after this
 
 
 class HonestSettings(CommunitySettings):
@@ -85,6 +87,7 @@ class BalanceQueryState:
     asked: int
     answers: dict[bytes, tuple[int, int]] = field(default_factory=dict)
     done: bool = False
+    purpose: str = "query"  # query (asked for), resubmit or resync (our own nonce bookkeeping)
 
 
 class HonestNode(Community):
@@ -123,12 +126,13 @@ class HonestNode(Community):
         self.voted_heights: set[int] = set()
         self.pending_votes: list[Vote] = []
         self.orphans: OrderedDict[bytes, Block] = OrderedDict()
-        self.requested: set[bytes] = set()
+        self.requested: dict[bytes, float] = {}  # block hash -> when we asked (a lost answer may be asked again)
         self.last_finalized = self.tree.genesis_hash
         self.arrival = 0
         self.blocks_proposed = 0
         # light / merchant state
         self.next_nonce = 1
+        self.unconfirmed: dict[int, tuple[Tx, float]] = {}  # our own transactions by nonce, until the ledger uses it
         self.headers: dict[bytes, BlockHeader] = {}
         self.best_header_height = 0
         self.queries: dict[int, BalanceQueryState] = {}
@@ -254,9 +258,11 @@ class HonestNode(Community):
         for addr in self.bootstrap_addresses:
             if addr != self.address:
                 self.peers.announce_to(addr)
+        if self.role != "validator":
+            self.register_task("resubmit", self.resubmit_unconfirmed, interval=RESUBMIT_AFTER, delay=RESUBMIT_AFTER)
         if self.role != "validator" and self.env.now() > 0:
             # restarted: learn our nonce (and balance) from the validators before paying again
-            self.register_task("resync_nonce", self.query_balance, delay=2.0)
+            self.register_task("resync_nonce", self.query_balance, None, "resync", delay=2.0)
 
     def _restore(self) -> None:
         """After a restart: replay the blocks kept in durable storage, so no finalised block is lost."""
@@ -399,11 +405,14 @@ class HonestNode(Community):
             self.count_drop("not_a_validator", "SubmitTx")
             return
         tx = msg.tx
-        item_new = self.gossip.is_new(_item_id(ITEM_TX, tx))
-        ok = self.accept_tx(tx, key) if item_new else True
+        # A resubmission is checked again (the first copy may have been lost with an abandoned block); only a
+        # transaction we still hold or have on chain counts as already accepted.
+        held = tx.tx_id in self.mempool or tx.tx_id in self.applied or (
+            self.config.consensus == "pos" and self.tree.confirmations(tx.tx_id, self.head) is not None)
+        ok = True if held else self.accept_tx(tx, key)
         if not ok:  # an acceptance needs no answer: the light node learns the outcome from status queries
             self.send_to(src, key, TxAck(tx.tx_id, False, self.rejected.get(tx.tx_id, "duplicate")))
-        if ok and item_new:
+        if ok and not held:
             self.gossip.broadcast(ITEM_TX, tx.to_bytes())
 
     @checked(TxAck)
@@ -497,15 +506,14 @@ class HonestNode(Community):
                 self.orphans.popitem(last=False)
             self.orphans[h] = block
             parent = block.header.parent
-            if src is not None and from_key is not None and parent not in self.requested and len(self.requested) < 64:
-                self.requested.add(parent)
+            if src is not None and from_key is not None and self._may_request(parent):
                 self.send_to(src, from_key, BlockRequest(0, parent))
             return False
         if reason is not None:
             self.env.record("block_rejected", node=self.env.index, hash=h.hex(), reason=reason)
             return False
         self.store.save_block(block)
-        self.requested.discard(h)
+        self.requested.pop(h, None)
         self._after_block(block)
         for oh, orphan in list(self.orphans.items()):
             if orphan.header.parent == h and oh in self.orphans:
@@ -538,11 +546,24 @@ class HonestNode(Community):
                 self.tree.set_preferred_head(bytes(choice))
                 new_head = self.tree.head()
         if new_head != self.head:
-            self.head = new_head
+            old_head, self.head = self.head, new_head
+            if not self.tree.is_ancestor(old_head, new_head):
+                self._return_orphaned_txs(old_head, new_head)
             state = self.tree.state(new_head)
             if state is not None:
                 self.mempool.prune(state)
             self._vote_for_head()
+
+    def _return_orphaned_txs(self, old_head: bytes, new_head: bytes) -> None:
+        """A reorg: transactions of the abandoned branch that the new chain lacks go back to the mempool."""
+        for h in self.tree.ancestors(old_head):
+            if self.tree.is_ancestor(h, new_head):
+                break
+            block = self.tree.block(h)
+            for tx in block.txs if block is not None else ():
+                if self.tree.confirmations(tx.tx_id, new_head) is None:
+                    self.arrival += 1
+                    self.mempool.add(tx, self.arrival)
 
     def _vote_for_head(self) -> None:
         state = self.tree.state(self.tree.finalized)
@@ -591,10 +612,32 @@ class HonestNode(Community):
     def on_chain_status(self, key: bytes, src: Address, msg: ChainStatus) -> None:
         if self.role != "validator":
             return
-        if msg.height > self._height(self.head) and not self.tree.has(msg.head) and msg.head not in self.orphans \
-                and len(self.requested) < 64:
-            self.requested.add(msg.head)
-            self.send_to(src, key, BlockRequest(0, msg.head))
+        if msg.height <= self._height(self.head) or self.tree.has(msg.head):
+            return
+        if msg.head not in self.orphans:
+            if self._may_request(msg.head):
+                self.send_to(src, key, BlockRequest(0, msg.head))
+            return
+        # We hold the peer's head as an orphan: a request for the gap below it was lost. Ask for the missing parent.
+        for orphan in reversed(self.orphans.values()):
+            parent = orphan.header.parent
+            if not self.tree.has(parent) and parent not in self.orphans:
+                if self._may_request(parent):
+                    self.send_to(src, key, BlockRequest(0, parent))
+                return
+
+    def _may_request(self, block_hash: bytes) -> bool:
+        """Bounded block requests (a liar cannot make us ask forever), retried after a timeout (UDP loses)."""
+        now = self.env.now()
+        if len(self.requested) >= 64:
+            for h, t in list(self.requested.items()):
+                if now - t > REQUEST_TIMEOUT:
+                    del self.requested[h]
+        asked = self.requested.get(block_hash)
+        if len(self.requested) >= 64 or (asked is not None and now - asked <= REQUEST_TIMEOUT):
+            return False
+        self.requested[block_hash] = now
+        return True
 
     @checked(BlockRequest)
     def on_block_request(self, key: bytes, src: Address, msg: BlockRequest) -> None:
@@ -611,7 +654,7 @@ class HonestNode(Community):
         if h not in self.requested:
             self.count_drop("unrequested", "BlockResponse")
             return
-        self.requested.discard(h)
+        self.requested.pop(h, None)
         if self.on_block(msg.block, key, src):
             self.gossip.mark(_item_id(ITEM_BLOCK, msg.block))
 
@@ -633,12 +676,29 @@ class HonestNode(Community):
         return tx
 
     def submit(self, tx: Tx) -> bool:
-        """Hand a transaction to one validator. False if no validator is known yet."""
+        """Hand a transaction to one validator (kept until the ledger shows its nonce used). False if no validator
+        is known yet."""
+        if tx.sender == self.account:
+            self.unconfirmed[tx.nonce] = (tx, self.env.now())
         targets = self.pick_validators("submit", 1)
         if not targets:
             return False
         self.send_to(targets[0].address, targets[0].public_key, SubmitTx(tx))
         return True
+
+    def resubmit_unconfirmed(self) -> None:
+        """UDP loses packets: a transaction of ours whose nonce the agreed ledger has not used after a while is
+        handed to a validator again (validators ignore duplicates). We learn the used nonce by a balance query."""
+        if not self.unconfirmed:
+            return
+        now = self.env.now()
+        for nonce, (tx, sent) in sorted(self.unconfirmed.items()):
+            if now - sent >= RESUBMIT_AFTER:
+                self.unconfirmed[nonce] = (tx, now)
+                targets = self.pick_validators("submit", 1)
+                if targets:
+                    self.send_to(targets[0].address, targets[0].public_key, SubmitTx(tx))
+        self.query_balance(purpose="resubmit")
 
     def pay(self, receiver: bytes, amount: int, fee: int, purpose: str = "transfer") -> Tx | None:
         """The workload's entry point: an honest intent, recorded before it is sent."""
@@ -656,12 +716,13 @@ class HonestNode(Community):
             self.query_seq += 1
             self.send_to(merchant, None, Purchase(self.query_seq, tx))
 
-    def query_balance(self, account: bytes | None = None) -> int:
+    def query_balance(self, account: bytes | None = None, purpose: str = "query") -> int:
+        """Ask several validators for a balance; an answer counts once a majority of those asked agree."""
         acct = account or self.account
         vals = self.pick_validators("query", self.config.query_validators)
         self.query_seq += 1
         qid = self.query_seq
-        self.queries[qid] = BalanceQueryState(acct, len(vals))
+        self.queries[qid] = BalanceQueryState(acct, len(vals), purpose=purpose)
         for v in vals:
             self.send_to(v.address, v.public_key, BalanceQuery(qid, acct))
         return qid
@@ -677,11 +738,14 @@ class HonestNode(Community):
         if votes > self.config.majority * q.asked:
             q.done = True
             if q.account == self.account:
-                self.known_balance = value[0]
+                if q.purpose == "query":
+                    self.known_balance = value[0]
                 # after a restart the nonce counter starts at 1: the agreed ledger says where we really are
                 self.next_nonce = max(self.next_nonce, value[1] + 1)
+                for used in [n for n in self.unconfirmed if n <= value[1]]:
+                    del self.unconfirmed[used]
             self.env.record("balance", node=self.env.index, account=q.account.hex(), balance=value[0],
-                            nonce=value[1], answers=len(q.answers), asked=q.asked)
+                            nonce=value[1], answers=len(q.answers), asked=q.asked, purpose=q.purpose)
 
     @checked(HeaderAnnounce)
     def on_header(self, key: bytes, src: Address, msg: HeaderAnnounce) -> None:

