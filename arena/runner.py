@@ -57,9 +57,11 @@ def run_battle(
     keep_trace: bool = False,
     cache_signatures: bool = True,
     watch: Callable[[World], None] | None = None,
+    report: bool = True,
 ) -> RunOutcome:
     """Run ``scenario`` once in the simulator; write the run directory (with ``report.html``) when ``out_dir`` is
-    given. ``watch`` receives the world before it runs (a progress display reads its counters)."""
+    given. ``watch`` receives the world before it runs (a progress display reads its counters). ``report=False``
+    skips ``report.html`` (tournaments: ``arena report RUN_DIR`` builds it later from the files)."""
     seed = scenario.seed if seed is None else seed
     registry = registry or default_registry()
     if out_dir is not None:
@@ -92,6 +94,7 @@ def run_battle(
         protocol.write_states(world, out_dir)
         result.update(protocol.judge(out_dir, result))
         write_result(out_dir, result)
+    if out_dir is not None and report:
         try:
             from .report import write_report
 

@@ -154,7 +154,7 @@ def run_job(job: Job) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "scenario.yaml").write_text(yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False))
     started, cpu = time.perf_counter(), time.process_time()
-    r = run_battle(sc, seed=job.seed, out_dir=out, registry=registry, red_enabled=job.red).result
+    r = run_battle(sc, seed=job.seed, out_dir=out, registry=registry, red_enabled=job.red, report=False).result
     latency = r.get("latency") or {}
     plugins = "".join(f" --plugin {f}" for f in job.plugin_files)
     return {
@@ -286,7 +286,7 @@ def plot_heatmap(doc: dict[str, Any], path: Path) -> None:
     for i, a in enumerate(attacks):
         for j, d in enumerate(defenses):
             n = cell[(a, d)]["counts"]
-            ax.text(j, i, f"{grid[i][j]:g}\nR{n['red_won']} B{n['blue_won']} U{n['unknown']}", ha="center",
+            ax.text(j, i, f"{grid[i][j]:.0f}\nR{n['red_won']} B{n['blue_won']} U{n['unknown']}", ha="center",
                     va="center", fontsize=8, color="white" if grid[i][j] > top / 2 else "black")
     ax.set_xticks(range(len(defenses)), [d.replace("+", "+\n") for d in defenses], rotation=30, ha="right")
     ax.set_yticks(range(len(attacks)), attacks)
@@ -313,9 +313,9 @@ def leaderboard(doc: dict[str, Any]) -> list[Table]:
                            *([f"{c['false_slashes']} false slashes"] if c["false_slashes"] else []),
                            *([f"{c['plugin_faults']} plugin faults"] if c["plugin_faults"] else [])])
         lat = cost["latency_diff"]
-        cells.add_row(c["attack"], c["defense"], f"{n['red_won']}/{n['blue_won']}/{n['unknown']}",
-                      "-" if st["mean"] is None else f"{st['mean']:g} ± {st['sd']:g}", _pct(cost["throughput_ratio"]),
-                      "-" if lat is None else f"{lat:+.2f}", notes)
+        stolen = "-" if st["mean"] is None else f"{st['mean']:.0f} ± {st['sd']:.0f}"
+        cells.add_row(c["attack"], c["defense"], f"{n['red_won']}/{n['blue_won']}/{n['unknown']}", stolen,
+                      _pct(cost["throughput_ratio"]), "-" if lat is None else f"{lat:+.2f}", notes)
     ranks = Table(title="defenses ranked: attacks held to zero stolen in every seed")
     for col in ("defense", "attacks stopped", "total stolen", "mean throughput"):
         ranks.add_column(col, justify="left" if col == "defense" else "right")
@@ -323,10 +323,10 @@ def leaderboard(doc: dict[str, Any]) -> list[Table]:
     for d in doc["defenses"]:
         mine = [c for c in doc["cells"] if c["defense"] == d]
         stopped = sum(1 for c in mine if c["stolen"]["max"] == 0 and not c["broken"])
-        stolen = sum((c["stolen"]["mean"] or 0) * len(c["seeds"]) for c in mine)
-        rows.append((d, stopped, stolen, _mean(c["cost"]["throughput_ratio"] for c in mine)))
-    for d, stopped, stolen, tp in sorted(rows, key=lambda r: (-r[1], r[2], r[0])):
-        ranks.add_row(d, f"{stopped}/{len(doc['attacks'])}", f"{stolen:g}", _pct(tp))
+        total = round(sum((c["stolen"]["mean"] or 0) * len(c["seeds"]) for c in mine))
+        rows.append((d, stopped, total, _mean(c["cost"]["throughput_ratio"] for c in mine)))
+    for d, stopped, total, tp in sorted(rows, key=lambda r: (-r[1], r[2], r[0])):
+        ranks.add_row(d, f"{stopped}/{len(doc['attacks'])}", str(total), _pct(tp))
     return [cells, ranks]
 
 

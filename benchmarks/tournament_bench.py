@@ -41,6 +41,7 @@ def main() -> None:
     report: dict[str, Any] = {"attacks": attacks, "defenses": defenses, "seeds": args.seeds,
                               "duration": args.duration, "cores": os.cpu_count(), "runs": {}}
     shas: dict[int, list[str]] = {}
+    outcomes: dict[int, list[tuple[str, int]]] = {}
     for jobs in [int(j) for j in args.jobs.split(",")]:
         out = Path(args.out) / f"j{jobs}"
         p = plan(reg, out, attacks, defenses, args.seeds, [("duration", args.duration)])
@@ -51,6 +52,7 @@ def main() -> None:
         doc["timing"] = {"jobs": jobs, "wall_seconds": round(wall, 2)}
         write_outputs(doc, out)
         shas[jobs] = [r["trace_sha256"] for r in runs]
+        outcomes[jobs] = [(r["verdict"], r["stolen"]) for r in runs]
         by_scenario: dict[str, list[float]] = {}
         for r in runs:
             by_scenario.setdefault(r["attack"], []).append(r["cpu_seconds"])
@@ -69,8 +71,10 @@ def main() -> None:
         a, b = counts[0], counts[-1]
         report["speedup"] = round(report["runs"][a]["wall_seconds"] / report["runs"][b]["wall_seconds"], 2)
         report["identical_results"] = shas[a] == shas[b]
-        print(f"speedup -j{a} -> -j{b}: {report['speedup']}x (target >= 1.7); identical results: "
-              f"{report['identical_results']}")
+        report["identical_verdicts"] = outcomes[a] == outcomes[b]
+        print(f"speedup -j{a} -> -j{b}: {report['speedup']}x (target >= 1.7); identical traces: "
+              f"{report['identical_results']}, identical verdicts and stolen: {report['identical_verdicts']} (traces "
+              "differ only if the code changed between the two runs)")
     for jobs, r in report["runs"].items():
         print(f"-j{jobs}: time in the simulation itself {100 * r['simulation_share']:.0f}% (the rest: building the "
               f"world, states, referee, report.html); CPU s per battle: {r['cpu_per_battle_by_attack']}")

@@ -210,3 +210,16 @@ def test_baseline_run_links_both_reports(tmp_path: Path) -> None:
     assert (out / "baseline" / REPORT_NAME).is_file()
     page = (out / REPORT_NAME).read_text(encoding="utf-8")
     assert "Attack vs baseline" in page and 'href="baseline/report.html"' in page
+
+
+def test_report_can_be_skipped_and_built_later(tmp_path: Path) -> None:
+    """Tournaments skip the report (it is a view); ``write_report`` builds it from the files afterwards."""
+    from arena.report import write_report
+    from arena.runner import run_battle
+    from arena.scenario import scenario_from_dict
+
+    sc = scenario_from_dict({"name": "noreport", "duration": 6, "validators": 2, "light_nodes": 2})
+    run_dir = tmp_path / "run"
+    run_battle(sc, out_dir=run_dir, report=False)
+    assert (run_dir / "result.json").is_file() and not (run_dir / "report.html").exists()
+    assert write_report(run_dir).is_file()
