@@ -63,6 +63,7 @@ class Verdict:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, Any] = field(default_factory=lambda: _latency_stats([], None))
+    sybil_spend: int = 0
 
     def as_result(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,8 @@ class Verdict:
             "evidence_count": len(self.evidence),
             "checks": [asdict(c) for c in self.checks],
             "latency": self.latency,
+            "sybil_spend": self.sybil_spend,
+            "red_net_gain": self.stolen - self.sybil_spend,
         }
 
 
@@ -93,6 +96,7 @@ class History:
         self.counts: Counter[str] = Counter()
         self.events: list[dict[str, Any]] = []
         self.last_t = 0.0
+        self.sybil_spend = 0  # the price of the red team's extra identities (scenario teams.red.budget.sybil_cost)
         genesis: dict[str, Any] = {}
         for ev in events:
             kind = ev.get("ev", "")
@@ -102,6 +106,8 @@ class History:
                 self.last_t = max(self.last_t, float(t))
             if kind == "genesis":
                 _merge_genesis(genesis, ev)
+            elif kind == "identity":
+                self.sybil_spend += int(ev.get("cost", 0) or 0)
             elif kind in RELEVANT:
                 self.events.append(ev)
         self.has_genesis = bool(genesis)
@@ -504,7 +510,7 @@ def _judge(h: History) -> Verdict:
         reason = f"the attack fired ({len(h.attack_evidence)} evidence events), nothing was stolen and the safety " \
                  "invariants hold"
     return Verdict(verdict, reason, stolen, by_kind, honest_loss, invariants, list(h.attack_evidence),
-                   list(checks.values()), latency)
+                   list(checks.values()), latency, h.sybil_spend)
 
 
 # ================================================ run directories ================================================

@@ -144,7 +144,8 @@ class LightPolicyModel(Strict):
 
 class BudgetModel(Strict):
     sybils: int = Field(0, ge=0, description="how many extra identities the red team may create")
-    sybil_cost: int = Field(0, ge=0, description="tokens burned from the red team per identity (0 = free)")
+    sybil_cost: int = Field(0, ge=0, description="price of one identity: the referee reports sybil_spend and "
+                            "red_net_gain = stolen - sybil_spend (theft is theft: the verdict uses stolen)")
 
 
 class TeamModel(Strict):

@@ -36,3 +36,12 @@ def test_confirmation_depth_stops_it(seed: int, tmp_path: Path) -> None:
     assert result["stolen"] == 0
     assert result["verdict"] == "blue_won", result["verdict_reason"]
     assert result["evidence"], "the attack still fired; it just stole nothing"
+
+
+def test_identities_have_the_price_the_scenario_sets(tmp_path: Path) -> None:
+    """The double spend's sink identity costs what ``teams.red.budget.sybil_cost`` says; the referee nets it."""
+    sc = load_scenario(SCENARIOS / "day4_double_spend.yaml",
+                       [("duration", 40), ("settle", 10), ("teams.red.budget.sybil_cost", 30)])
+    result = run_battle(sc, seed=1, out_dir=tmp_path / "run", report=False).result
+    assert result["sybil_spend"] == 30
+    assert result["red_net_gain"] == result["stolen"] - 30
