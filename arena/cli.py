@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,36 +17,24 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from . import __version__
-from .plugins import PluginError, default_registry
+from .cli_errors import EXIT_CRASH, EXIT_OK, EXIT_RED_WON, UserError, console
+from .cli_errors import user_errors as _user_errors
+from .plugins import default_registry
 from .runner import default_out_dir, run_battle
 from .scenario import Scenario, load_scenario
 from .sim.loop import SimulationError
 from .trace import first_difference
-from .yamlsource import ScenarioError, parse_param
+from .yamlsource import parse_param
 
 if TYPE_CHECKING:
     from .world import World
 
-EXIT_OK, EXIT_RED_WON, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
-
-console = Console(stderr=True)
 out = Console()
 
 
-class UserError(click.ClickException):
-    exit_code = EXIT_BAD_INPUT
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors() -> AbstractContextManager[None]:
     """Bad input becomes a one-line message and exit 2; a crash of the simulated world exits 3."""
-    try:
-        yield
-    except (ScenarioError, PluginError) as exc:
-        raise UserError(str(exc)) from None
-    except SimulationError as exc:
-        console.print(f"[red]run crashed:[/red] {exc}")
-        sys.exit(EXIT_CRASH)
+    return _user_errors((SimulationError,), "run crashed")
 
 
 @click.group()

@@ -199,6 +199,30 @@ def no_hooks() -> NodeHooks:
     return EMPTY_HOOKS
 
 
+def register_plugins(hooks: NodeHooks, registry: Registry, uses: Iterable[tuple[str, dict[str, Any]]],
+                     base: NodeContext, team: str, node_name: str) -> None:
+    """Instantiate the named plugins of one node into ``hooks`` (both backends): each must be of the node's team,
+    and its parameters must satisfy its model; either failure is a scenario error naming the plugin."""
+    from .yamlsource import ScenarioError
+
+    for name, params in uses:
+        info = registry.get(name)
+        if info.team != team:
+            raise ScenarioError(f"plugin {name!r} is a {info.team} plugin but {node_name} is on the {team} team")
+        try:
+            p = info.cls.Params(**params)
+        except Exception as exc:
+            raise ScenarioError(f"plugin {name!r} params: {_short_error(exc)}") from exc
+        hooks.register(info.cls(make_context(base, name), p))
+
+
+def _short_error(exc: Exception) -> str:
+    """pydantic's message without its boilerplate lines."""
+    text = str(exc).strip().splitlines()
+    lines = [line.strip() for line in text[1:] if line.strip() and not line.strip().startswith("For further")]
+    return "; ".join(lines) or (text[0] if text else type(exc).__name__)
+
+
 def make_context(base: NodeContext, plugin_name: str) -> NodeContext:
     """A per-plugin copy of a node's context (its own name for trace events)."""
     ctx = NodeContext(base.index, base.role, base.team, base._clock, base._emit, base.rng, base.account,

@@ -20,7 +20,7 @@ from ipv8.keyvault.keys import PrivateKey
 from .adversary import Adversary, SimAdversaryHost, TeamBudget, Wallet
 from .api import NodeContext
 from .keys import node_key
-from .plugins import NodeHooks, Registry, make_context, no_hooks
+from .plugins import NodeHooks, Registry, no_hooks, register_plugins
 from .rng import Streams
 from .scenario import Scenario
 from .sim.endpoint import SimEndpoint
@@ -109,17 +109,7 @@ class World:
         hooks = NodeHooks(on_fault=lambda plugin, hook, exc: self._plugin_fault(node, plugin, hook, exc))
         if node.team == "red" and node.context.adversary is None:
             node.context.adversary = Adversary(SimAdversaryHost(self, node), self.red_budget)
-        for name, params in uses:
-            info = self.registry.get(name)
-            if info.team != node.team:
-                raise ScenarioError(f"plugin {name!r} is a {info.team} plugin but {node.name} is on the {node.team} "
-                                    "team")
-            try:
-                p = info.cls.Params(**params)
-            except Exception as exc:
-                raise ScenarioError(f"plugin {name!r} params: {_short(exc)}") from exc
-            ctx = make_context(node.context, name)
-            hooks.register(info.cls(ctx, p))
+        register_plugins(hooks, self.registry, uses, node.context, node.team, node.name)
         node.hooks = hooks
         self._wire_transport_hooks(node)
 
@@ -272,12 +262,6 @@ class World:
 
         self.loop.run_until_complete(unload_all())
         self.loop.raise_failures()
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return "; ".join(line.strip() for line in text[1:] if line.strip() and not line.strip().startswith("For further"))\
-        or (text[0] if text else type(exc).__name__)
 
 
 __all__ = ["NodeRuntime", "SimulationError", "World", "node_address"]

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..plugins import PluginError, default_registry, load_file
+from ..cli_errors import EXIT_OK, EXIT_RED_WON, console
+from ..cli_errors import user_errors as _user_errors
+from ..plugins import default_registry, load_file
 from ..referee_cli import verdict_tables
 from ..runner import default_out_dir
 from ..scenario import Scenario, load_scenario
@@ -26,25 +28,12 @@ from .endpoint import GuardSettings, is_loopback, loopback_only
 from .plan import LOOPBACK, Address, BattlePlan, load_roster, parse_address
 from .process import LiveProcess, ProcessSpec, load_or_create_key
 
-EXIT_OK, EXIT_RED_WON, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
-console = Console(stderr=True)
 out = Console()
 
 
-class UserError(click.ClickException):
-    exit_code = EXIT_BAD_INPUT
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
+def user_errors() -> AbstractContextManager[None]:
     """Bad input is a one-line message and exit 2; a battle that could not run exits 3."""
-    try:
-        yield
-    except (ScenarioError, PluginError) as exc:
-        raise UserError(str(exc)) from None
-    except LiveError as exc:
-        console.print(f"[red]live battle failed:[/red] {exc}")
-        sys.exit(EXIT_CRASH)
+    return _user_errors((LiveError,), "live battle failed")
 
 
 def _load(path: str, params: tuple[str, ...]) -> Scenario:

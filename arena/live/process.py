@@ -35,7 +35,7 @@ from ..adversary import Adversary, TeamBudget, Wallet
 from ..api import NodeContext
 from ..honest_protocol import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
 from ..keys import node_key
-from ..plugins import NodeHooks, Registry, default_registry, make_context, no_hooks
+from ..plugins import NodeHooks, Registry, default_registry, no_hooks, register_plugins
 from ..rng import stream
 from ..runner import package_versions
 from ..sim.network import Packet
@@ -251,16 +251,7 @@ class LiveProcess:
                                       (lambda: self.red_active) if node.team == "red" else (lambda: True))
         if node.team == "red":
             node.context.adversary = Adversary(node.host, self.red_budget)
-        for name, params in uses:
-            info = registry.get(name)
-            if info.team != node.team:
-                raise ScenarioError(f"plugin {name!r} is a {info.team} plugin but {node.name} is on the {node.team} "
-                                    "team")
-            try:
-                p = info.cls.Params(**params)
-            except Exception as exc:
-                raise ScenarioError(f"plugin {name!r} params: {exc}") from exc
-            hooks.register(info.cls(make_context(node.context, name), p))
+        register_plugins(hooks, registry, uses, node.context, node.team, node.name)
         node.hooks = hooks
         if hooks.has("arena_outgoing_packet"):
             node.endpoint.outgoing = lambda pkt: self._packet_hook(node, "arena_outgoing_packet", pkt)
