@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from .outcome import canonical_validator
 from .outcome import invariants as consensus_invariants
+from .trace import read_trace
 
 Status = Literal["valid", "invalid", "unknown"]
 VerdictName = Literal["red_won", "blue_won", "unknown"]
@@ -518,19 +519,11 @@ def _read_dir(path: Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]], lis
     trace = path / "trace.jsonl"
     if not trace.is_file():
         raise FileNotFoundError(f"no trace.jsonl in {path}")
-    fh = trace.open("r", encoding="utf-8")
-    header = json.loads(fh.readline() or "{}")
-
-    def events() -> Iterator[dict[str, Any]]:
-        with fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
-
+    header, events = read_trace(trace)
     states_dir = path / "states"
     states = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(states_dir.glob("*.json"))] \
         if states_dir.is_dir() else []
-    return header, events(), states
+    return header, events, states
 
 
 def load_run(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]
