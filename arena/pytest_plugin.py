@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .plugins import PluginError, default_registry
-from .runner import run_battle
-from .scenario import Scenario, load_scenario, scenario_from_dict, scenario_from_text
-from .yamlsource import ScenarioError
+from arena.plugin_host.registry import PluginError, default_registry
+from arena.scenario.model import Scenario, load_scenario, scenario_from_dict, scenario_from_text
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.runner import run_battle
 
 DEFAULT_GLOB = "scenarios/*.yaml"
 ArenaBattle = Callable[..., dict[str, Any]]

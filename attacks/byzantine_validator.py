@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import WITHHOLD, NodeContext, Params, Plugin, hookimpl
-from arena.adversary import Identity
+from arena import WITHHOLD, Identity, NodeContext, Params, Plugin, hookimpl
 from honest.schema import ITEM_BLOCK, ITEM_VOTE, TX_TRANSFER, Gossip, GossipItem, Purchase, Vote
 
 

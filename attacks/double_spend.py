@@ -8,8 +8,7 @@ confirmations) hands over the goods either way: when the conflicting transfer wi
 
 from __future__ import annotations
 
-from arena import NodeContext, Params, Plugin, hookimpl
-from arena.adversary import Identity
+from arena import Identity, NodeContext, Params, Plugin, hookimpl
 from honest.schema import TX_TRANSFER, Purchase
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena import NodeContext, Params, Plugin, hookimpl
-from arena.adversary import Identity
+from arena import Identity, NodeContext, Params, Plugin, hookimpl
 from honest.schema import TX_TRANSFER, AskForPeers, PeerEntry, Peers, Purchase, TxStatusQuery, TxStatusReply
 
 FINALIZED = 3

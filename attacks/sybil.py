@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import NodeContext, Params, Plugin, hookimpl
-from arena.adversary import Identity
+from arena import Identity, NodeContext, Params, Plugin, hookimpl
 from honest.schema import TX_TRANSFER, BalanceQuery, BalanceReply, Purchase, SubmitTx, TxStatusQuery, TxStatusReply
 
 FINALIZED = 3  # TxStatusReply.status

@@ -33,8 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arena.keys import node_key
-from arena.topology import build_topology
+from arena.runtime.keys import node_key
+from arena.runtime.topology import build_topology
 from honest.channels import ChannelManager
 from honest.config import NodeConfig
 from honest.env import NodeEnv
@@ -198,8 +198,8 @@ def run_engine(nodes: int, payments: int, rate: float, capacity: int, amount: tu
 
 def run_sim(nodes: int, payments: int, rate: float, capacity: int, amount: tuple[int, int], seed: int,
             m: int, marginal: bool = False) -> dict[str, Any]:
-    from arena.runner import run_battle
-    from arena.scenario import scenario_from_dict
+    from arena.scenario.model import scenario_from_dict
+    from arena.sim.runner import run_battle
 
     if marginal:  # the same world without payments: what the chain, peering and opens cost on their own
         base = run_sim(nodes, payments, 0.0, capacity, amount, seed, m)

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from arena.runner import run_battle
-from arena.scenario import load_scenario
+from arena.scenario.model import load_scenario
+from arena.sim.runner import run_battle
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "day4_double_spend.yaml"
 

@@ -252,7 +252,7 @@ def main() -> int:
     a = ap.parse_args()
 
     from arena.live.plan import BattlePlan
-    from arena.scenario import scenario_from_dict
+    from arena.scenario.model import scenario_from_dict
 
     sc = scenario_from_dict(scenario_dict(a.nodes, a.validators))
     plan = BattlePlan.build(sc)

@@ -25,10 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from arena.honest_protocol import HonestProtocol  # noqa: E402
-from arena.plugins import Registry  # noqa: E402
-from arena.scenario import Scenario, scenario_from_dict  # noqa: E402
-from arena.world import World  # noqa: E402
+from arena.plugin_host.registry import Registry  # noqa: E402
+from arena.protocols.honest import HonestProtocol  # noqa: E402
+from arena.scenario.model import Scenario, scenario_from_dict  # noqa: E402
+from arena.sim.world import World  # noqa: E402
 from honest.node import HonestNode  # noqa: E402
 from honest.schema import MESSAGES  # noqa: E402
 

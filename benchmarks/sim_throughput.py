@@ -68,12 +68,12 @@ def measure(n: int, seconds: float, variant: str, seed: int = 1, latency: float 
     from ipv8.peer import Peer
     from ipv8.peerdiscovery.network import Network
 
-    from arena.keys import node_key
+    from arena.runtime.keys import node_key
+    from arena.runtime.trace import Trace
     from arena.sim.endpoint import SimEndpoint
     from arena.sim.ipv8_patches import virtual_ipv8
     from arena.sim.loop import VirtualLoop
     from arena.sim.network import Address, LinkSpec, SimNetwork
-    from arena.trace import Trace
 
     @vp_compile
     class SignedBlob(VariablePayload):

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arena.plugins import default_registry
-from arena.tournament import aggregate, plan, run_tournament, write_outputs
+from arena.experiments.tournament import aggregate, plan, run_tournament, write_outputs
+from arena.plugin_host.registry import default_registry
 
 ATTACKS = ["double_spend", "sybil", "eclipse", "byzantine_validator", "replay", "channel_fraud"]
 DEFENSES = ["none", "confirmation_depth", "equivocation_slashing", "peer_diversity", "costly_identity",

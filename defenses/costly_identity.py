@@ -2,7 +2,7 @@
 
 A peer claiming to be a validator must hold stake at genesis. Any other peer must have an account in the genesis
 (with at least ``min_deposit``: joining at launch was paid for) or a key carrying ``work`` bits of proof of work
-(``arena.adversary.work_of``: leading zero bits of SHA-256 over the key, S/Kademlia's static puzzle). The scenario
+(``arena.work_of``: leading zero bits of SHA-256 over the key, S/Kademlia's static puzzle). The scenario
 sets ``work``: each extra bit doubles the keys a Sybil maker must try (each try counts against the red budget).
 """
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena import NodeContext, Params, Plugin, hookimpl
-from arena.adversary import work_of
+from arena import NodeContext, Params, Plugin, hookimpl, work_of
 from honest.schema import account_of
 
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import NodeContext, Params, Plugin, hookimpl
-from arena.adversary import Wallet
+from arena import NodeContext, Params, Plugin, Wallet, hookimpl
 from honest.schema import ITEM_VOTE, TX_SLASH, Block, BlockHeader, Evidence, Gossip, Vote, account_of
 
 

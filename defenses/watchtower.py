@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena import NodeContext, Params, Plugin, hookimpl
-from arena.adversary import Wallet
+from arena import NodeContext, Params, Plugin, Wallet, hookimpl
 from honest.schema import TX_CHANNEL_DISPUTE, TX_CHANNEL_FORCE_CLOSE, ChannelState, SubmitTx, Tx, account_of
 
 

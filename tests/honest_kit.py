@@ -15,11 +15,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from arena.honest_protocol import HonestProtocol
-from arena.plugins import Registry
-from arena.scenario import Scenario, scenario_from_dict
+from arena.plugin_host.registry import Registry
+from arena.protocols.honest import HonestProtocol
+from arena.scenario.model import Scenario, scenario_from_dict
 from arena.sim.ipv8_patches import virtual_ipv8
-from arena.world import World
+from arena.sim.world import World
 from honest.node import HonestNode
 from honest.schema import Frozen
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from arena.adversary import Adversary, BudgetExceeded, TeamBudget, work_of
-from arena.keys import derive_key
-from arena.plugins import default_registry
-from arena.runner import run_battle
-from arena.scenario import load_scenario
-from arena.tournament import defense_overhead
+from arena.experiments.tournament import defense_overhead
+from arena.plugin_api.adversary import Adversary, BudgetExceeded, TeamBudget, work_of
+from arena.plugin_host.registry import default_registry
+from arena.runtime.keys import derive_key
+from arena.scenario.model import load_scenario
+from arena.sim.runner import run_battle
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 ATTACKS = {  # attack -> the kind of theft the referee scores

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 from ipv8.keyvault.keys import PrivateKey
 
-from arena.keys import node_key
+from arena.runtime.keys import node_key
 from honest.chain import GENESIS_HASH, BlockTree, TxSignatureCache
 from honest.schema import (
     TX_CHANNEL_FORCE_CLOSE,

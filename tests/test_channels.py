@@ -14,13 +14,13 @@ import pytest
 from honest_kit import at, events, merge, node, result, scenario
 
 from arena import Plugin, hookimpl
-from arena.honest_protocol import HonestProtocol
-from arena.plugins import Registry
-from arena.referee import judge
-from arena.runner import run_battle
-from arena.scenario import Scenario
-from arena.world import World
-from arena.yamlsource import ScenarioError
+from arena.plugin_host.registry import Registry
+from arena.protocols.honest import HonestProtocol
+from arena.referee.checkers import judge
+from arena.scenario.model import Scenario
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.runner import run_battle
+from arena.sim.world import World
 from honest.channels import CLOSED_, OPEN, WINDOW
 from honest.node import HonestNode
 from honest.state import CLOSED

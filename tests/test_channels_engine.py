@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from arena.keys import node_key
+from arena.runtime.keys import node_key
 from honest.channels import ChannelManager
 from honest.config import NodeConfig
 from honest.env import NodeEnv

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from arena.channels_experiment import channels_cmd
+from arena.experiments.channels import channels_cmd
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "day3_topologies.yaml"
 

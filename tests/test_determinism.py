@@ -11,10 +11,10 @@ import ipv8.peer
 import ipv8.requestcache
 from ipv8.keyvault.crypto import default_eccrypto
 
-from arena.runner import run_battle
-from arena.scenario import load_scenario
+from arena.runtime.trace import first_difference, read_trace
+from arena.scenario.model import load_scenario
 from arena.sim.ipv8_patches import virtual_ipv8
-from arena.trace import first_difference, read_trace
+from arena.sim.runner import run_battle
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "pingpong.yaml"
 
@@ -76,7 +76,7 @@ def test_virtual_ipv8_patches_are_undone() -> None:
 
 
 def test_verify_cache_answers_like_the_real_check() -> None:
-    from arena.keys import node_key
+    from arena.runtime.keys import node_key
 
     key = node_key(1, 0)
     other = node_key(1, 1)

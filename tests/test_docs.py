@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from arena import hookspecs
-from arena.api import Plugin
-from arena.plugins import HOOK_NAMES, load_file
+from arena.plugin_api import hookspecs
+from arena.plugin_api.base import Plugin
+from arena.plugin_host.registry import HOOK_NAMES, load_file
 from honest.schema import MESSAGES, OBJECTS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.runner import run_battle
-from arena.scenario import load_scenario
+from arena.scenario.model import load_scenario
+from arena.sim.runner import run_battle
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SEEDS = [1, 2, 3, 4, 5]

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload
 
-from arena.world import World
+from arena.sim.world import World
 from honest.schema import (
     ITEM_TX,
     MESSAGES,

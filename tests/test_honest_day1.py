@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from honest_kit import at, build, events, node, result, scenario
 
-from arena.runner import run_battle
-from arena.world import World
+from arena.sim.runner import run_battle
+from arena.sim.world import World
 from honest.node import HonestNode
 from honest.schema import TX_TRANSFER, Tx
 from honest.state import OVERDRAFT, STALE_NONCE

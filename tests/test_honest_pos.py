@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from honest_kit import at, build, events, every, node, result, scenario
 
-from arena.world import World
+from arena.sim.world import World
 from honest.node import HonestNode
 
 N_VAL, N_LIGHT, BALANCE, STAKE, REWARD = 4, 6, 1000, 100, 10

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.keys import node_key
+from arena.runtime.keys import node_key
 from honest.chain import GENESIS_HASH, BlockTree
 from honest.ledger import LedgerStore, MemoryStore, SqliteStore
 from honest.schema import TX_TRANSFER, Block, Tx, account_of

@@ -26,10 +26,10 @@ from arena.live import run_live
 from arena.live.coordinator import Coordinator, LiveOutcome
 from arena.live.endpoint import GuardSettings
 from arena.live.plan import free_ports
-from arena.referee import judge_run_dir
-from arena.runner import run_battle
-from arena.scenario import Scenario, load_scenario, scenario_from_dict
-from arena.trace import read_trace
+from arena.referee.checkers import judge_run_dir
+from arena.runtime.trace import read_trace
+from arena.scenario.model import Scenario, load_scenario, scenario_from_dict
+from arena.sim.runner import run_battle
 from honest.node import COMMUNITY_ID
 from honest.schema import Ping, account_of
 
@@ -269,7 +269,7 @@ def test_arena_node_processes_with_a_roster_and_own_key(tmp_path: Path) -> None:
     scenario.write_text("name: live_nodes\nseed: 9\nduration: 12\nsettle: 3\nvalidators: 2\nlight_nodes: 2\n"
                         "workload: {rate: 1, amount: [1, 20], fee: 1}\n"
                         "consensus: {mode: pos, slot: 1.0, block_reward: 10, finality: votes}\n")
-    cmd = [sys.executable, "-c", "from arena.live.cli import node_cmd; node_cmd()", "--scenario", str(scenario)]
+    cmd = [sys.executable, "-c", "from arena.cli.live import node_cmd; node_cmd()", "--scenario", str(scenario)]
     ports = free_ports(4)
     names = [("validator", 0), ("validator", 1), ("light", 2), ("light", 3)]
     key = tmp_path / "team" / "validator1.key"

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from arena.honest_protocol import HonestProtocol
-from arena.keys import node_key
 from arena.live.endpoint import BindError, GuardSettings, LiveEndpoint, TokenBucket, own_udp_sockets
 from arena.live.plan import BattlePlan, load_roster, parse_address
 from arena.live.process import ProcessSpec
-from arena.plugins import default_registry
-from arena.scenario import Scenario, load_scenario, scenario_from_dict
-from arena.world import World
-from arena.yamlsource import ScenarioError
+from arena.plugin_host.registry import default_registry
+from arena.protocols.honest import HonestProtocol
+from arena.runtime.keys import node_key
+from arena.scenario.model import Scenario, load_scenario, scenario_from_dict
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.world import World
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

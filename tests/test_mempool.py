@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arena.keys import node_key
+from arena.runtime.keys import node_key
 from honest.mempool import Mempool
 from honest.schema import TX_TRANSFER, Tx, account_of
 from honest.state import LedgerState

@@ -10,10 +10,10 @@ import networkx as nx
 import pytest
 from ipv8.messaging.interfaces.endpoint import EndpointListener
 
+from arena.runtime.trace import Trace
 from arena.sim.endpoint import SimEndpoint
 from arena.sim.loop import VirtualLoop
 from arena.sim.network import Address, LinkSpec, Packet, SimNetwork
-from arena.trace import Trace
 
 
 class Recorder(EndpointListener):

@@ -6,7 +6,7 @@ from typing import Any
 
 from honest_kit import at, build, events, every, node, result, scenario
 
-from arena.world import World
+from arena.sim.world import World
 from honest.schema import ITEM_TX, TX_TRANSFER, GossipItem, Tx
 from honest.state import STALE_NONCE
 

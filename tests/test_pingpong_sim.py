@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena.pingpong import Ping, Pong
-from arena.plugins import Registry
-from arena.protocols import PingPongProtocol
-from arena.runner import run_battle
-from arena.scenario import Scenario, scenario_from_dict
+from arena.plugin_host.registry import Registry
+from arena.protocols.base import PingPongProtocol
+from arena.protocols.pingpong import Ping, Pong
+from arena.scenario.model import Scenario, scenario_from_dict
 from arena.sim.network import Packet
-from arena.world import World
+from arena.sim.runner import run_battle
+from arena.sim.world import World
 
 PING_IDS = {Ping.msg_id, Pong.msg_id}
 

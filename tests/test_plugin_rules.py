@@ -5,12 +5,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from arena.plugins import Registry, default_registry
-from arena.runner import run_battle
-from arena.scenario import scenario_from_dict
+from arena.plugin_host.registry import Registry, default_registry
+from arena.scenario.model import scenario_from_dict
+from arena.sim.runner import run_battle
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = ("arena", "arena.api", "arena.adversary", "honest.schema", "honest.messages")
+ALLOWED = ("arena", "arena.plugin_api.base", "arena.plugin_api.adversary", "honest.schema", "honest.messages")
 
 
 def _imports(path: Path) -> list[str]:
@@ -72,7 +72,7 @@ def test_a_crashing_plugin_is_disabled_and_named(tmp_path: Path) -> None:
 def test_unknown_plugin_params_are_a_scenario_error(tmp_path: Path) -> None:
     import pytest
 
-    from arena.yamlsource import ScenarioError
+    from arena.scenario.yamlsource import ScenarioError
 
     sc = scenario_from_dict({"name": "bad", "duration": 5, "validators": 2, "light_nodes": 1,
                              "teams": {"blue": {"plugins": [{"name": "confirmation_depth",

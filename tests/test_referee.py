@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from arena.baseline import compare
-from arena.referee import STOLEN_KINDS, Verdict, judge, judge_run_dir
-from arena.referee_cli import judge_cmd
+from arena.cli.judge import judge_cmd
+from arena.referee.baseline import compare
+from arena.referee.checkers import STOLEN_KINDS, Verdict, judge, judge_run_dir
 
 BLUE_VALIDATORS = ["validator0", "validator1", "validator2"]
 NAMES = [*BLUE_VALIDATORS, "validator3", "light4", "light5", "light6", "merchant7"]

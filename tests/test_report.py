@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from arena.cli import battle_status, main
-from arena.report import REPORT_NAME, build_report, load, write_report
-from arena.runner import run_battle
-from arena.scenario import load_scenario
-from arena.world import World
+from arena.cli.main import battle_status, main
+from arena.report.html import REPORT_NAME, build_report, load, write_report
+from arena.scenario.model import load_scenario
+from arena.sim.runner import run_battle
+from arena.sim.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -65,7 +65,7 @@ def test_report_is_self_contained(battle: Path) -> None:
 
 def test_balance_replay_matches_the_final_ledger(battle: Path) -> None:
     """Genesis + every canonical block's txs, fees and reward gives the canonical validator's final balances."""
-    from arena.report import Cast, Ctx, _canonical, replay_balances, spans_of
+    from arena.report.html import Cast, Ctx, _canonical, replay_balances, spans_of
 
     data = load(battle)
     cast = Cast(data)
@@ -171,14 +171,14 @@ def test_run_summary_names_the_report(tmp_path: Path) -> None:
 
 def test_a_failing_report_never_loses_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               caplog: pytest.LogCaptureFixture) -> None:
-    import arena.report
+    import arena.report.html
 
     def broken(run_dir: Path) -> Path:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(arena.report, "write_report", broken)
+    monkeypatch.setattr(arena.report.html, "write_report", broken)
     out = tmp_path / "run"
-    with caplog.at_level(logging.WARNING, logger="arena.report"):
+    with caplog.at_level(logging.WARNING, logger="arena.report.html"):
         outcome = run_battle(load_scenario(ROOT / "scenarios" / "pingpong.yaml", [("duration", 4)]), out_dir=out)
     assert json.loads((out / "result.json").read_text()) == json.loads(json.dumps(outcome.result, default=str))
     assert not (out / REPORT_NAME).exists()
@@ -214,9 +214,9 @@ def test_baseline_run_links_both_reports(tmp_path: Path) -> None:
 
 def test_report_can_be_skipped_and_built_later(tmp_path: Path) -> None:
     """Tournaments skip the report (it is a view); ``write_report`` builds it from the files afterwards."""
-    from arena.report import write_report
-    from arena.runner import run_battle
-    from arena.scenario import scenario_from_dict
+    from arena.report.html import write_report
+    from arena.scenario.model import scenario_from_dict
+    from arena.sim.runner import run_battle
 
     sc = scenario_from_dict({"name": "noreport", "duration": 6, "validators": 2, "light_nodes": 2})
     run_dir = tmp_path / "run"

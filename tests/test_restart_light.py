@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from arena.runner import run_battle
-from arena.scenario import scenario_from_dict
+from arena.scenario.model import scenario_from_dict
+from arena.sim.runner import run_battle
 
 
 def test_restarted_light_node_resumes_its_nonce() -> None:

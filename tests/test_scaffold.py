@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from arena.plugins import load_file
-from arena.scaffold import new_cmd, new_plugin
-from arena.scenario import load_scenario
+from arena.cli.scaffold import new_cmd, new_plugin
+from arena.plugin_host.registry import load_file
+from arena.scenario.model import load_scenario
 
 
 @pytest.mark.parametrize("kind", ["attack", "defense"])

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from honest_kit import sample_payload
 
-from arena.schema_cli import UPDATE_HINT, lock_path, lock_problem, lock_text, read_lock, schema_cmd
+from arena.cli.schema import UPDATE_HINT, lock_path, lock_problem, lock_text, read_lock, schema_cmd
 from honest import schema
 from honest.schema import (
     TX_TRANSFER,

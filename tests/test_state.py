@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ipv8.keyvault.keys import PrivateKey
 
-from arena.keys import node_key
+from arena.runtime.keys import node_key
 from honest.schema import (
     TX_BOND,
     TX_CHANNEL_CLOSE,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from arena.sweep import default_stake_cases, parse_case, run_sweep, sweep_cmd
-from arena.yamlsource import ScenarioError
+from arena.experiments.sweep import default_stake_cases, parse_case, run_sweep, sweep_cmd
+from arena.scenario.yamlsource import ScenarioError
 
 TINY = """\
 name: tiny_stake

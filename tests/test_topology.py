@@ -1,4 +1,4 @@
-"""Tests for arena.topology: node set, connectivity, determinism and the bottleneck shapes attacks rely on."""
+"""Tests for arena.runtime.topology: node set, connectivity, determinism and the bottleneck shapes attacks rely on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arena.topology import TOPOLOGY_KINDS, build_topology, busiest_node_share, same_capacity_graphs
+from arena.runtime.topology import TOPOLOGY_KINDS, build_topology, busiest_node_share, same_capacity_graphs
 
 GENERATED = [k for k in TOPOLOGY_KINDS if k != "explicit"]
 RANDOM_KINDS = ("erdos_renyi", "barabasi_albert")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from arena.plugins import default_registry
-from arena.tournament import NONE, plan, run_tournament, tournament_cmd
+from arena.experiments.tournament import NONE, plan, run_tournament, tournament_cmd
+from arena.plugin_host.registry import default_registry
 
 SHORT = ["--param", "duration=45", "--param", "settle=10"]
 
@@ -50,8 +50,8 @@ def test_results_do_not_depend_on_the_worker_count_and_replay_from_the_run_dir(t
     two = run_tournament(plan(reg, tmp_path / "b", ["eclipse"], [NONE, "costly_identity"], 1, params,
                               baseline=False), jobs=2)
     assert [r["trace_sha256"] for r in one] == [r["trace_sha256"] for r in two]
-    from arena.runner import run_battle
-    from arena.scenario import load_scenario
+    from arena.scenario.model import load_scenario
+    from arena.sim.runner import run_battle
 
     again = run_battle(load_scenario(Path(one[0]["run_dir"]) / "scenario.yaml"), seed=1, out_dir=tmp_path / "r")
     assert again.result["trace_sha256"] == one[0]["trace_sha256"]

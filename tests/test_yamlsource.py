@@ -1,4 +1,4 @@
-"""Tests for arena.yamlsource: errors must name file, line and dotted key so scenario authors can fix them."""
+"""Tests for arena.scenario.yamlsource: errors must name file, line and dotted key so scenario authors can fix them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from arena.yamlsource import (
+from arena.scenario.yamlsource import (
     ScenarioError,
     YamlDoc,
     apply_override,

@@ -3,9 +3,9 @@ spread over OS processes, in real time. See ``docs/battle_day.md``."""
 
 from __future__ import annotations
 
-from .coordinator import LiveOutcome, run_live
-from .endpoint import GuardSettings, LiveEndpoint
-from .plan import BattlePlan
-from .process import LiveProcess, ProcessSpec
+from arena.live.coordinator import LiveOutcome, run_live
+from arena.live.endpoint import GuardSettings, LiveEndpoint
+from arena.live.plan import BattlePlan
+from arena.live.process import LiveProcess, ProcessSpec
 
 __all__ = ["BattlePlan", "GuardSettings", "LiveEndpoint", "LiveOutcome", "LiveProcess", "ProcessSpec", "run_live"]

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from ipv8.keyvault.keys import PrivateKey
 
+from arena.plugin_api.adversary import Contact
 from honest.schema import account_of
 
-from ..adversary import Contact
-
 if TYPE_CHECKING:
-    from .plan import Address, BattlePlan
-    from .process import LiveNode
+    from arena.live.plan import Address, BattlePlan
+    from arena.live.process import LiveNode
 
 
 class LiveRawEndpoint:
@@ -62,7 +61,7 @@ class LiveRawEndpoint:
 
 
 class LiveAdversaryHost:
-    """An :class:`~arena.adversary.AdversaryHost` for one node of a live process.
+    """An :class:`~arena.plugin_api.adversary.AdversaryHost` for one node of a live process.
 
     Contacts are what the scenario and the port plan (or roster) make public: every other node's address, public
     key, account and price. The host never hands out another node's objects (other nodes may be in other processes).

@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..channel_workload import channel_results
-from ..honest_protocol import genesis_fields
-from ..outcome import summarize
-from ..plugins import Registry, default_registry
-from ..referee import Verdict, judge_run_dir
-from ..runner import package_versions, write_result
-from ..scenario import Scenario
-from ..trace import Trace
-from ..yamlsource import ScenarioError
-from .endpoint import GuardSettings
-from .plan import BattlePlan
-from .process import ProcessSpec
+from arena.live.endpoint import GuardSettings
+from arena.live.plan import BattlePlan
+from arena.live.process import ProcessSpec
+from arena.plugin_host.registry import Registry, default_registry
+from arena.protocols.channel_workload import channel_results
+from arena.protocols.honest import genesis_fields
+from arena.referee.checkers import Verdict, judge_run_dir
+from arena.referee.outcome import summarize
+from arena.runtime.trace import Trace
+from arena.scenario.model import Scenario
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.runner import package_versions, write_result
 
 READY_TIMEOUT = 60.0  # seconds for a worker to import, bind and build its nodes (a loaded CI machine is slow)
 START_DELAY = 0.5  # seconds between the last READY and the battle's start

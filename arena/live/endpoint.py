@@ -23,7 +23,7 @@ from typing import Any
 
 from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint, UDPv4Address
 
-from ..sim.network import Packet
+from arena.plugin_api.packet import Packet
 
 Address = tuple[str, int]
 PacketHook = Callable[[Packet], None]

@@ -1,7 +1,7 @@
 """The plan of a live battle: every node's address and public key, who bootstraps from whom, process groups.
 
 Everything a process needs to run its share of the battle is in the plan (and serialises to JSON for a worker).
-Keys come from the seed exactly as in the simulator (:func:`arena.keys.node_key`), so accounts and the genesis match;
+Keys come from the seed exactly as in the simulator (``node_key``), so accounts and the genesis match;
 on battle day a *roster* file replaces the seed-derived public keys and loopback addresses of the nodes it lists.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from ..honest_protocol import GenesisTables, genesis_tables
-from ..keys import node_key
-from ..scenario import Scenario, scenario_from_dict
-from ..topology import build_topology
-from ..yamlsource import ScenarioError
+from arena.protocols.honest import GenesisTables, genesis_tables
+from arena.runtime.keys import node_key
+from arena.runtime.topology import build_topology
+from arena.scenario.model import Scenario, scenario_from_dict
+from arena.scenario.yamlsource import ScenarioError
 
 Address = tuple[str, int]
 LOOPBACK = "127.0.0.1"

@@ -25,25 +25,24 @@ from ipv8.keyvault.keys import PrivateKey
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
+from arena.live.adversary import LiveAdversaryHost
+from arena.live.endpoint import GuardSettings, LiveEndpoint, own_udp_sockets
+from arena.live.plan import Address, BattlePlan
+from arena.plugin_api.adversary import Adversary, TeamBudget, Wallet
+from arena.plugin_api.base import NodeContext
+from arena.plugin_api.packet import Packet
+from arena.plugin_host.registry import NodeHooks, Registry, default_registry, no_hooks, register_plugins
+from arena.protocols.honest import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
+from arena.runtime.keys import node_key
+from arena.runtime.rng import stream
+from arena.runtime.trace import Trace
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.runner import package_versions
 from honest.channels import ChannelStore
 from honest.env import NodeEnv
 from honest.ledger import LedgerStore, MemoryStore, SqliteStore
 from honest.node import HonestNode, HonestSettings
 from honest.schema import account_of
-
-from ..adversary import Adversary, TeamBudget, Wallet
-from ..api import NodeContext
-from ..honest_protocol import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
-from ..keys import node_key
-from ..plugins import NodeHooks, Registry, default_registry, no_hooks, register_plugins
-from ..rng import stream
-from ..runner import package_versions
-from ..sim.network import Packet
-from ..trace import Trace
-from ..yamlsource import ScenarioError
-from .adversary import LiveAdversaryHost
-from .endpoint import GuardSettings, LiveEndpoint, own_udp_sockets
-from .plan import Address, BattlePlan
 
 log = logging.getLogger("arena.live")
 STATS_INTERVAL = 1.0

@@ -13,11 +13,11 @@ import logging
 import sys
 from pathlib import Path
 
-from ..plugins import PluginError
-from ..yamlsource import ScenarioError
-from .endpoint import loopback_only
-from .plan import Address
-from .process import LiveProcess, ProcessSpec
+from arena.live.endpoint import loopback_only
+from arena.live.plan import Address
+from arena.live.process import LiveProcess, ProcessSpec
+from arena.plugin_host.registry import PluginError
+from arena.scenario.yamlsource import ScenarioError
 
 
 def _say(line: str) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .endpoint import SimEndpoint
-from .loop import SimulationError, VirtualLoop, current_node
-from .network import DROP_REASONS, LinkSpec, Packet, SimNetwork
+from arena.sim.endpoint import SimEndpoint
+from arena.sim.loop import SimulationError, VirtualLoop, current_node
+from arena.sim.network import DROP_REASONS, LinkSpec, Packet, SimNetwork
 
 __all__ = [
     "DROP_REASONS",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ipv8.messaging.interfaces.endpoint import Endpoint
 
-from .network import Address, Packet, SimNetwork, new_context
+from arena.sim.network import Address, Packet, SimNetwork, new_context
 
 PacketHook = Callable[[Packet], None]
 

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from ..rng import stream
-from .loop import VirtualLoop
+from arena.plugin_api.packet import Packet
+from arena.runtime.rng import stream
+from arena.sim.loop import VirtualLoop
 
 if TYPE_CHECKING:
-    from ..trace import Trace
-    from .endpoint import SimEndpoint
+    from arena.runtime.trace import Trace
+    from arena.sim.endpoint import SimEndpoint
 
 Address = tuple[str, int]
 
@@ -50,18 +51,6 @@ class LinkSpec:
     reorder: bool = True  # False: packets on one link arrive in the order they were sent
     bandwidth: float | None = None  # bytes per second; None is unlimited
     mtu: int = 65507
-
-
-@dataclass
-class Packet:
-    """A packet in transit, as transport hooks see it: they may change ``data``, drop it, delay or copy it."""
-
-    src: Address
-    dst: Address
-    data: bytes
-    drop: bool = False
-    delay: float = 0.0
-    copies: int = 1
 
 
 @dataclass
@@ -340,7 +329,7 @@ def _addr(a: Address) -> str:
 
 def new_context(node: str) -> contextvars.Context:
     """A context in which ``current_node`` names ``node``; every callback for that node runs in it."""
-    from .loop import current_node
+    from arena.sim.loop import current_node
 
     ctx = contextvars.copy_context()
     ctx.run(current_node.set, node)

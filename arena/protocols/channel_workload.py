@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from arena.runtime.topology import build_topology, same_capacity_graphs
+from arena.scenario.model import Scenario
+from arena.scenario.yamlsource import ScenarioError
 from honest.node import HonestNode
 from honest.schema import account_of
 
-from .scenario import Scenario
-from .topology import build_topology, same_capacity_graphs
-from .yamlsource import ScenarioError
-
 if TYPE_CHECKING:
-    from .world import NodeRuntime, World
+    from arena.sim.world import NodeRuntime, World
 
 SAME_CAPACITY_KINDS = ("complete", "barabasi_albert", "bottleneck", "multi_bottleneck")
 

@@ -18,10 +18,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .plugins import PluginError
-from .runner import RunOutcome, run_battle
-from .scenario import Scenario, load_scenario
-from .yamlsource import ScenarioError, parse_param
+from arena.plugin_host.registry import PluginError
+from arena.scenario.model import Scenario, load_scenario
+from arena.scenario.yamlsource import ScenarioError, parse_param
+from arena.sim.runner import RunOutcome, run_battle
 
 __all__ = ["SweepError", "aggregate", "default_stake_cases", "parse_case", "plot_stake_vs_blocks", "run_sweep",
            "sweep_cmd"]

@@ -339,7 +339,7 @@ class Ctx:
 
 
 def _canonical(data: RunData, cast: Cast) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    from .outcome import canonical_validator
+    from arena.referee.outcome import canonical_validator
 
     blue_vals = [s for s in data.states if s.get("role") == "validator" and s.get("team") == "blue"
                  and cast.teams.get(str(s.get("name")), "blue") == "blue" and "role" in s and "team" in s]
@@ -512,7 +512,7 @@ def section_timeline(c: Ctx) -> str:
 
 def _thefts(c: Ctx) -> list[dict[str, Any]]:
     """The referee's evidence of theft that has a time and a node (e.g. goods delivered on an unpaid payment)."""
-    from .referee import STOLEN_KINDS
+    from arena.referee.checkers import STOLEN_KINDS
 
     out = []
     for ch in c.data.result.get("checks") or []:
@@ -901,7 +901,7 @@ def build_report(run_dir: Path) -> str:
     data = load(run_dir)
     if not data.has_result and data.has_trace:
         try:
-            from .referee import judge_run_dir
+            from arena.referee.checkers import judge_run_dir
 
             data.result.update(judge_run_dir(run_dir).as_result())
             data.notes.append("the verdict was recomputed by the referee from the files present")

@@ -19,9 +19,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from .outcome import canonical_validator
-from .outcome import invariants as consensus_invariants
-from .trace import read_trace
+from arena.referee.outcome import canonical_validator
+from arena.referee.outcome import invariants as consensus_invariants
+from arena.runtime.trace import read_trace
 
 Status = Literal["valid", "invalid", "unknown"]
 VerdictName = Literal["red_won", "blue_won", "unknown"]

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .referee import Verdict, judge_run_dir
+from arena.referee.checkers import Verdict, judge_run_dir
 
 EXIT_OK, EXIT_RED_WON = 0, 1
 _STYLE = {"valid": "green", "invalid": "red", "unknown": "yellow", True: "green", False: "red", None: "yellow"}

@@ -12,10 +12,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .plugins import Registry, default_registry
-from .protocols import get_protocol
-from .scenario import Scenario
-from .world import World
+from arena.plugin_host.registry import Registry, default_registry
+from arena.protocols.base import get_protocol
+from arena.scenario.model import Scenario
+from arena.sim.world import World
 
 
 def package_versions() -> dict[str, str]:
@@ -96,12 +96,12 @@ def run_battle(
         write_result(out_dir, result)
     if out_dir is not None and report:
         try:
-            from .report import write_report
+            from arena.report.html import write_report
 
             write_report(out_dir)
         except Exception as exc:  # the report is a view: never lose the run over it
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            logging.getLogger("arena.report").warning("report.html not written for %s: %s: %s", out_dir,
+            logging.getLogger("arena.report.html").warning("report.html not written for %s: %s: %s", out_dir,
                                                       type(exc).__name__, first)
     return RunOutcome(result, out_dir, world)
 

@@ -16,18 +16,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .cli_errors import EXIT_CRASH, EXIT_OK, EXIT_RED_WON, UserError, console
-from .cli_errors import user_errors as _user_errors
-from .plugins import default_registry
-from .runner import default_out_dir, run_battle
-from .scenario import Scenario, load_scenario
-from .sim.loop import SimulationError
-from .trace import first_difference
-from .yamlsource import parse_param
+from arena import __version__
+from arena.cli.errors import EXIT_CRASH, EXIT_OK, EXIT_RED_WON, UserError, console
+from arena.cli.errors import user_errors as _user_errors
+from arena.plugin_host.registry import default_registry
+from arena.runtime.trace import first_difference
+from arena.scenario.model import Scenario, load_scenario
+from arena.scenario.yamlsource import parse_param
+from arena.sim.loop import SimulationError
+from arena.sim.runner import default_out_dir, run_battle
 
 if TYPE_CHECKING:
-    from .world import World
+    from arena.sim.world import World
 
 out = Console()
 
@@ -129,8 +129,8 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
                 sys.exit(EXIT_CRASH)
             console.print(f"deterministic: both runs gave trace sha256 {again.result['trace_sha256']}")
         if baseline:
-            from .baseline import compare
-            from .runner import write_result
+            from arena.referee.baseline import compare
+            from arena.sim.runner import write_result
 
             base = run_battle(sc, seed=seed, out_dir=target / "baseline", registry=default_registry(plugins),
                               red_enabled=False)
@@ -142,7 +142,7 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
 
 
 def _rebuild_report(target: Path) -> None:
-    from .report import write_report
+    from arena.report.html import write_report
 
     try:
         write_report(target)
@@ -153,7 +153,7 @@ def _rebuild_report(target: Path) -> None:
 def print_outcome(result: dict[str, Any], target: Path, quiet: bool, as_json: bool, open_report: bool = False
                   ) -> None:
     """``--json``: result.json alone on stdout; ``--quiet``: one line; else the ledgers, the summary and the line."""
-    from .report import REPORT_NAME
+    from arena.report.html import REPORT_NAME
 
     report_path = target / REPORT_NAME
     if as_json:
@@ -262,7 +262,7 @@ def _short_num(x: Any) -> str:
 def ledger_tables(run_dir: Path, max_rows: int = 30) -> list[Table]:
     """Each honest validator's ledger (account, team, balance, nonce, stake), as the course's day 1 asks to print;
     validators holding identical ledgers share one table (its title names them all)."""
-    from .report import account_names, natural_key
+    from arena.report.html import account_names, natural_key
 
     states_dir = run_dir / "states"
     if not states_dir.is_dir():
@@ -302,7 +302,7 @@ def ledger_tables(run_dir: Path, max_rows: int = 30) -> list[Table]:
 @click.option("--open", "open_report", is_flag=True, help="Open it in a browser (only from a terminal, never in CI).")
 def report_cmd(run_dir: str, open_report: bool) -> None:
     """Build RUN_DIR/report.html again from the run's files and print its path."""
-    from .report import write_report
+    from arena.report.html import write_report
 
     try:
         path = write_report(Path(run_dir))
@@ -329,13 +329,13 @@ def plugins_cmd(plugins: tuple[str, ...]) -> None:
 
 def _register() -> None:
     """Commands that live in their own modules (one job per file)."""
-    from .channels_experiment import channels_cmd
-    from .live.cli import live_cmd, node_cmd
-    from .referee_cli import judge_cmd
-    from .scaffold import new_cmd
-    from .schema_cli import schema_cmd
-    from .sweep import sweep_cmd
-    from .tournament import tournament_cmd
+    from arena.cli.judge import judge_cmd
+    from arena.cli.live import live_cmd, node_cmd
+    from arena.cli.scaffold import new_cmd
+    from arena.cli.schema import schema_cmd
+    from arena.experiments.channels import channels_cmd
+    from arena.experiments.sweep import sweep_cmd
+    from arena.experiments.tournament import tournament_cmd
 
     for cmd in (judge_cmd, schema_cmd, sweep_cmd, new_cmd, channels_cmd, live_cmd, node_cmd, tournament_cmd):
         main.add_command(cmd)

@@ -1,6 +1,6 @@
 """Hook specifications: every point where an attack or defense plugin can act.
 
-Grouped by phase of a node's life. Each hook's first argument is the :class:`~arena.api.NodeContext` of the node
+Grouped by phase of a node's life. Each hook's first argument is the :class:`~arena.NodeContext` of the node
 the plugin instance runs in. Hooks that return a decision use ``firstresult`` (the first non-None answer wins);
 veto hooks collect every answer (any reason rejects). ``docs/plugins.md`` documents each one (a test checks).
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from .api import hookspec
+from arena.plugin_api.base import hookspec
 
 if TYPE_CHECKING:
-    from .adversary import Adversary, Identity, Wallet
-    from .api import NodeContext
-    from .sim.network import Packet
+    from arena.plugin_api.adversary import Adversary, Identity, Wallet
+    from arena.plugin_api.base import NodeContext
+    from arena.plugin_api.packet import Packet
 
 
 # -- lifecycle --------------------------------------------------------------------------------------------------

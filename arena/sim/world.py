@@ -1,6 +1,6 @@
 """The simulated world of one run: loop, network, trace, and the nodes with their plugins.
 
-The world knows nothing about blockchains: a *protocol* (see :mod:`arena.protocols`) builds each node's
+The world knows nothing about blockchains: a *protocol* (see :mod:`arena.protocols.base`) builds each node's
 Community and reads its final state. Everything random comes from streams of the run's seed, and every callback
 of a node runs in that node's context, so a failure names the node.
 """
@@ -17,22 +17,23 @@ from typing import TYPE_CHECKING, Any
 from ipv8.community import Community
 from ipv8.keyvault.keys import PrivateKey
 
-from .adversary import Adversary, SimAdversaryHost, TeamBudget, Wallet
-from .api import NodeContext
-from .keys import node_key
-from .plugins import NodeHooks, Registry, no_hooks, register_plugins
-from .rng import Streams
-from .scenario import Scenario
-from .sim.endpoint import SimEndpoint
-from .sim.ipv8_patches import VerifyCache, virtual_ipv8
-from .sim.loop import SimulationError, VirtualLoop
-from .sim.network import Address, LinkSpec, Packet, SimNetwork
-from .topology import build_topology
-from .trace import Trace
-from .yamlsource import ScenarioError
+from arena.plugin_api.adversary import Adversary, TeamBudget, Wallet
+from arena.plugin_api.base import NodeContext
+from arena.plugin_host.registry import NodeHooks, Registry, no_hooks, register_plugins
+from arena.runtime.keys import node_key
+from arena.runtime.rng import Streams
+from arena.runtime.topology import build_topology
+from arena.runtime.trace import Trace
+from arena.scenario.model import Scenario
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.adversary_host import SimAdversaryHost
+from arena.sim.endpoint import SimEndpoint
+from arena.sim.ipv8_patches import VerifyCache, virtual_ipv8
+from arena.sim.loop import SimulationError, VirtualLoop
+from arena.sim.network import Address, LinkSpec, Packet, SimNetwork
 
 if TYPE_CHECKING:
-    from .protocols import Protocol
+    from arena.protocols.base import Protocol
 
 PORT = 7000
 

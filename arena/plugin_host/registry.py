@@ -20,8 +20,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .api import PROJECT, NodeContext, Plugin
+from arena.plugin_api import hookspecs
+from arena.plugin_api.base import PROJECT, NodeContext, Plugin
 
 HOOK_NAMES: tuple[str, ...] = tuple(
     name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("arena_")
@@ -203,7 +203,7 @@ def register_plugins(hooks: NodeHooks, registry: Registry, uses: Iterable[tuple[
                      base: NodeContext, team: str, node_name: str) -> None:
     """Instantiate the named plugins of one node into ``hooks`` (both backends): each must be of the node's team,
     and its parameters must satisfy its model; either failure is a scenario error naming the plugin."""
-    from .yamlsource import ScenarioError
+    from arena.scenario.yamlsource import ScenarioError
 
     for name, params in uses:
         info = registry.get(name)

@@ -10,8 +10,8 @@ node's objects or keys.
 :class:`Wallet` is the small capability every node's plugins get (``arena_wallet_ready``): sign a transaction from
 the node's own account, recorded as the node's intent.
 
-A backend implements :class:`AdversaryHost` (the simulator's is :class:`SimAdversaryHost`; a live host opens UDP
-sockets for ``open_endpoint``).
+A backend implements :class:`AdversaryHost` (the simulator's is :class:`arena.sim.adversary_host.SimAdversaryHost`;
+a live host opens UDP sockets for ``open_endpoint``).
 """
 
 from __future__ import annotations
@@ -26,17 +26,13 @@ from ipv8.keyvault.keys import PrivateKey
 from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload
 from ipv8.messaging.serialization import default_serializer
 
+from arena.runtime.keys import derive_key
 from honest.messages import InMessage
 from honest.schema import Announce, Block, Frozen, Ping, Pong, SubmitTx, Tx, account_of, decode
-
-from .keys import derive_key
-from .sim.endpoint import SimEndpoint
-from .sim.network import SimNetwork
 
 if TYPE_CHECKING:
     from honest.node import HonestNode
 
-    from .world import NodeRuntime, World
 
 Address = tuple[str, int]
 ROLE_CODE = {"validator": 0, "light": 1, "merchant": 2}
@@ -128,71 +124,6 @@ class AdversaryHost(Protocol):
     def call_hook(self, hook: str, **kwargs: Any) -> None:
         """Call a hook of this node's plugins (``node=`` is added), in the node's context, faults contained."""
         ...
-
-
-class SimAdversaryHost:
-    """The simulator's side of the capability: reads the world's public facts, never hands out node objects."""
-
-    def __init__(self, world: World, node: NodeRuntime) -> None:
-        self._world = world
-        self._node = node
-        self.seed = world.seed
-        self.index = node.index
-        self.name = node.name
-        self.key = node.key
-
-    def emit(self, ev: str, **fields: Any) -> None:
-        self._world.emit(ev, **fields)
-
-    def now(self) -> float:
-        return self._world.loop.time()
-
-    def contacts(self) -> list[Contact]:
-        out = []
-        roles = self._world.scenario.roles()
-        for n in self._world.nodes:
-            if n is self._node:
-                continue
-            pk = bytes(n.key.pub().key_to_bin())
-            out.append(Contact(n.name, n.role, n.endpoint.address, account_of(pk), pk,
-                               getattr(roles[n.index][1], "price", 0)))
-        return out
-
-    def community(self) -> Any:
-        return self._node.community
-
-    def address(self) -> Address:
-        return self._node.endpoint.address
-
-    def active(self) -> bool:
-        return self._node.up and (self._node.team != "red" or self._world.red_active)
-
-    def open_endpoint(self, name: str, receive: Callable[[Address, bytes], None]) -> RawEndpoint:
-        network = self._world.network
-        ip, port = self._node.endpoint.address
-        while (ip, port) in network.endpoints:
-            port += 1
-        return SybilEndpoint(network, (ip, port), self._node.index, name, receive)
-
-    def call_hook(self, hook: str, **kwargs: Any) -> None:
-        node = self._node
-        if node.hooks.has(hook):
-            node.endpoint.context.run(lambda: node.hooks.call(hook, node=node.context, **kwargs))
-
-
-class SybilEndpoint(SimEndpoint):
-    """A Sybil's socket in the simulator: every packet goes to one callback (no py-ipv8 listeners)."""
-
-    def __init__(self, network: SimNetwork, address: Address, host: int, name: str,
-                 receive: Callable[[Address, bytes], None]) -> None:
-        super().__init__(network, address, host, name)
-        self._receive = receive
-        self._open = True
-
-    def receive(self, source: Address, data: bytes) -> None:
-        if self._open:
-            self.bytes_down += len(data)
-            self._receive(source, data)
 
 
 def _honest(host: AdversaryHost) -> HonestNode:

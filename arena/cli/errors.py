@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import click
 from rich.console import Console
 
-from .plugins import PluginError
-from .yamlsource import ScenarioError
+from arena.plugin_host.registry import PluginError
+from arena.scenario.yamlsource import ScenarioError
 
 EXIT_OK, EXIT_RED_WON, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
 

@@ -11,7 +11,7 @@ for a given seed) and several seeds, then prints per topology:
   ``|balance_u - balance_v| / (balance_u + balance_v)`` averaged over edges (0 = as funded, 1 = all on one side);
   the JSON also has the share of edges with at least 90% on one side and the mean at the busiest relay's edges;
 * **busiest share**: share of the successful payments' volume relayed by the single busiest relay (paths counted
-  instead of volume: ``arena.topology.busiest_node_share``, also in the JSON).
+  instead of volume: ``arena.runtime.topology.busiest_node_share``, also in the JSON).
 
 It writes ``channels.json`` (one row per topology and seed, and the means) and ``channels.png`` (one panel per
 metric, the bar is the mean over seeds, the whisker the min-max).
@@ -28,13 +28,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from arena.plugin_host.registry import PluginError
+from arena.runtime.topology import busiest_node_share
+from arena.scenario.model import load_scenario
+from arena.scenario.yamlsource import ScenarioError, parse_param
+from arena.sim.runner import RunOutcome, run_battle
 from honest.node import HonestNode
-
-from .plugins import PluginError
-from .runner import RunOutcome, run_battle
-from .scenario import load_scenario
-from .topology import busiest_node_share
-from .yamlsource import ScenarioError, parse_param
 
 TOPOLOGIES = ("complete", "barabasi_albert", "bottleneck", "multi_bottleneck")
 METRICS = (("success", "payment success rate"), ("hops", "mean hops"), ("latency", "mean latency (s)"),

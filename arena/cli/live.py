@@ -16,17 +16,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..cli_errors import EXIT_OK, EXIT_RED_WON, console
-from ..cli_errors import user_errors as _user_errors
-from ..plugins import default_registry, load_file
-from ..referee_cli import verdict_tables
-from ..runner import default_out_dir
-from ..scenario import Scenario, load_scenario
-from ..yamlsource import ScenarioError, parse_param
-from .coordinator import LiveError, run_live
-from .endpoint import GuardSettings, is_loopback, loopback_only
-from .plan import LOOPBACK, Address, BattlePlan, load_roster, parse_address
-from .process import LiveProcess, ProcessSpec, load_or_create_key
+from arena.cli.errors import EXIT_OK, EXIT_RED_WON, console
+from arena.cli.errors import user_errors as _user_errors
+from arena.cli.judge import verdict_tables
+from arena.live.coordinator import LiveError, run_live
+from arena.live.endpoint import GuardSettings, is_loopback, loopback_only
+from arena.live.plan import LOOPBACK, Address, BattlePlan, load_roster, parse_address
+from arena.live.process import LiveProcess, ProcessSpec, load_or_create_key
+from arena.plugin_host.registry import default_registry, load_file
+from arena.scenario.model import Scenario, load_scenario
+from arena.scenario.yamlsource import ScenarioError, parse_param
+from arena.sim.runner import default_out_dir
 
 out = Console()
 

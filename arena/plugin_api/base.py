@@ -16,7 +16,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from .adversary import Adversary
+    from arena.plugin_api.adversary import Adversary
 
 PROJECT = "arena"
 hookimpl = pluggy.HookimplMarker(PROJECT)

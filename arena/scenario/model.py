@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .yamlsource import ScenarioError, YamlDoc, apply_override, load_yaml, load_yaml_text, validate
+from arena.scenario.yamlsource import ScenarioError, YamlDoc, apply_override, load_yaml, load_yaml_text, validate
 
 
 class Strict(BaseModel):
@@ -176,7 +176,7 @@ class ChannelsModel(Strict):
     """Payment channels between the light nodes (course day 3); off unless ``enabled``.
 
     The channel graph is a topology over the light nodes (graph node i = the i-th light node) whose ``total_capacity``
-    is spread evenly over its edges, as ``arena.topology.same_capacity_graphs`` does. ``dual`` funding opens one
+    is spread evenly over its edges, as ``arena.runtime.topology.same_capacity_graphs`` does. ``dual`` funding opens one
     channel from each end holding half an edge's capacity (so both directions start with liquidity); ``single``
     lets the lower index fund the whole edge.
     """

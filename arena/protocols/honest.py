@@ -17,6 +17,9 @@ from ipv8.community import Community
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
+from arena.protocols.base import Protocol
+from arena.protocols.channel_workload import ChannelPlan, channel_config, channel_results
+from arena.scenario.model import Scenario
 from honest.channels import ChannelStore
 from honest.config import NodeConfig
 from honest.env import NodeEnv
@@ -24,12 +27,8 @@ from honest.ledger import MemoryStore
 from honest.node import HonestNode, HonestSettings
 from honest.schema import account_of, public_key_of
 
-from .channel_workload import ChannelPlan, channel_config, channel_results
-from .protocols import Protocol
-from .scenario import Scenario
-
 if TYPE_CHECKING:
-    from .world import NodeRuntime, World
+    from arena.sim.world import NodeRuntime, World
 
 
 def node_config(sc: Scenario, merchant_price: int = 50) -> NodeConfig:
@@ -212,7 +211,7 @@ class HonestProtocol(Protocol):
                 (states / f"{node.name}.json").write_text(json.dumps(self.node_state(node), sort_keys=True) + "\n")
 
     def final_state(self, world: World) -> dict[str, Any]:
-        from .outcome import summarize
+        from arena.referee.outcome import summarize
 
         states = [self.node_state(n) for n in world.nodes if isinstance(n.community, HonestNode)]
         out = summarize(states, self.names_hex(), {self.names[a]: s for a, s in self.stakes.items()})
@@ -223,7 +222,7 @@ class HonestProtocol(Protocol):
         return {a.hex(): n for a, n in self.names.items()}
 
     def judge(self, out_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
-        from .referee import judge_run_dir
+        from arena.referee.checkers import judge_run_dir
 
         return judge_run_dir(out_dir).as_result()
 

@@ -9,10 +9,10 @@ from ipv8.community import Community
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
-from .pingpong import PingPongCommunity, PingPongSettings
+from arena.protocols.pingpong import PingPongCommunity, PingPongSettings
 
 if TYPE_CHECKING:
-    from .world import NodeRuntime, World
+    from arena.sim.world import NodeRuntime, World
 
 
 class Protocol:
@@ -82,7 +82,7 @@ def get_protocol(name: str) -> Protocol:
     if name == "pingpong":
         return PingPongProtocol()
     if name == "honest":
-        from .honest_protocol import HonestProtocol
+        from arena.protocols.honest import HonestProtocol
 
         return HonestProtocol()
     raise ValueError(f"unknown protocol {name!r}")

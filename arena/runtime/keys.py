@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keys import PrivateKey
 
-from .rng import derive_bytes
+from arena.runtime.rng import derive_bytes
 
 
 def derive_key(seed: int, name: str) -> PrivateKey:

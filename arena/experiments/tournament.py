@@ -40,15 +40,15 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from .baseline import compare
-from .plugins import PluginError, Registry, default_registry
-from .runner import run_battle
-from .scenario import load_scenario
-from .yamlsource import ScenarioError, parse_param
+from arena.plugin_host.registry import PluginError, Registry, default_registry
+from arena.referee.baseline import compare
+from arena.scenario.model import load_scenario
+from arena.scenario.yamlsource import ScenarioError, parse_param
+from arena.sim.runner import run_battle
 
 __all__ = ["Job", "TournamentError", "aggregate", "defense_overhead", "plan", "run_tournament", "tournament_cmd"]
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 NONE = "none"
 VERDICTS = ("red_won", "blue_won", "unknown")
 
@@ -239,7 +239,7 @@ def aggregate(p: Plan, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def defense_overhead(defended: dict[str, Any], undefended: dict[str, Any]) -> dict[str, Any]:
-    """What a defense costs with no attack: two red-off results of one scenario and seed (``arena.baseline``)."""
+    """What a defense costs with no attack: two red-off results of one scenario and seed."""
     return compare(defended, undefended)
 
 

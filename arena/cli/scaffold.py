@@ -1,6 +1,6 @@
 """``arena new attack NAME`` / ``arena new defense NAME``: a working plugin, a small scenario and a test to start from.
 
-The files come from ``arena/templates/`` (``string.Template`` with ``$name``, ``$cls``, ``$title``, ``$kind``).
+The files come from ``arena/cli/templates/`` (``string.Template`` with ``$name``, ``$cls``, ``$title``, ``$kind``).
 Nothing is ever overwritten: an existing file is an error.
 """
 
@@ -24,7 +24,7 @@ def _class_name(name: str) -> str:
 
 
 def _template(filename: str) -> Template:
-    return Template(files("arena").joinpath("templates", filename).read_text(encoding="utf-8"))
+    return Template(files("arena.cli").joinpath("templates", filename).read_text(encoding="utf-8"))
 
 
 def check_name(name: str) -> None:
