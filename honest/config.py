@@ -30,7 +30,7 @@ class NodeConfig:
     status_interval: float = 2.0
     query_interval: float = 1.0
     max_orphans: int = 256
-    # payment channels (honest/channels.py); the fee schedule and time locks are scenario-wide
+    # payment channels (honest/channels/); the fee schedule and time locks are scenario-wide
     channels: bool = False  # run the channel timer
     channel_tick: float = 0.25
     channel_fee_base: int = 1  # a relay keeps base + amount * ppm // 1e6 of what it forwards

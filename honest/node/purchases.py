@@ -1,0 +1,99 @@
+"""Purchases: a buyer pays a merchant on chain, the merchant delivers once the payment is confirmed.
+
+The buyer sends its signed payment in a ``Purchase``; the merchant checks it, asks several validators for its status
+until the policy says it is confirmed (``confirmations``, or the ``arena_payment_confirmed`` hook), then records
+the delivery (the referee counts goods handed over for payments that never settle) and sends ``Delivery``.
+"""
+
+from __future__ import annotations
+
+from ..messages import Address, PaymentStatus, PeerInfo
+from ..schema import Delivery, Purchase, TxStatusQuery, TxStatusReply, account_of
+from ..wire import checked
+from .base import NodeBase
+
+STATUS = {0: "unknown", 1: "pending", 2: "included", 3: "finalized", 4: "rejected"}
+ORDER_TIMEOUT = 60.0  # a merchant stops asking about a payment after this long
+
+
+class Purchases(NodeBase):
+    """The buyer's and the merchant's side of a purchase."""
+
+    def buy(self, merchant: Address, merchant_account: bytes, price: int, fee: int) -> None:
+        tx = self.pay(merchant_account, price, fee, purpose="purchase")
+        if tx is not None:
+            self.query_seq += 1
+            self.send_to(merchant, None, Purchase(self.query_seq, tx))
+
+    @checked(Purchase)
+    def on_purchase(self, key: bytes, src: Address, msg: Purchase) -> None:
+        if self.role != "merchant":
+            return
+        tx = msg.tx
+        order_key = (tx.sender, msg.order_id)
+        if tx.receiver != self.account or tx.amount < self.config.price or tx.sender != account_of(key) \
+                or order_key in self.orders or len(self.orders) >= 10_000 or not self.verify_tx(tx):
+            self.count_drop("bad_purchase", "Purchase")
+            return
+        self.orders[order_key] = PaymentStatus(msg.order_id, tx.tx_id, tx.amount, tx.sender, "unknown", 0, 0,
+                                               self.env.now())
+        self.buyers[tx.tx_id] = (src, key, msg.order_id)
+        # Ask at once (a shop answers its customer now, not at its next round).
+        self._ask_status(self.orders[order_key], self.pick_validators("payment", self.config.query_validators))
+
+    def check_payments(self) -> None:
+        """Ask validators about every open order; deliver those the policy says are confirmed."""
+        now = self.env.now()
+        for o in self.orders.values():
+            if o.status not in ("delivered", "expired") and now - o.since > ORDER_TIMEOUT:
+                o.status = "expired"
+        open_orders = [o for o in self.orders.values() if o.status not in ("delivered", "expired")]
+        if not open_orders:
+            return
+        vals = self.pick_validators("payment", self.config.query_validators)
+        for o in open_orders:
+            self._ask_status(o, vals)
+
+    def _ask_status(self, order: PaymentStatus, vals: list[PeerInfo]) -> None:
+        for v in vals:
+            self.query_seq += 1
+            self.status_queries[self.query_seq] = order.tx_id
+            self.send_to(v.address, v.public_key, TxStatusQuery(self.query_seq, order.tx_id))
+
+    @checked(TxStatusReply)
+    def on_tx_status_reply(self, key: bytes, src: Address, msg: TxStatusReply) -> None:
+        tx_id = self.status_queries.pop(msg.query_id, None)
+        if tx_id is None or tx_id != msg.tx_id or key not in self.peers.peers:
+            return
+        for order in self.orders.values():
+            if order.tx_id != tx_id or order.status in ("delivered", "expired"):
+                continue
+            order.status = STATUS.get(msg.status, "unknown")
+            order.confirmations = msg.confirmations
+            order.answers += 1
+            self._maybe_deliver(order)
+
+    def _maybe_deliver(self, order: PaymentStatus) -> None:
+        decision = None
+        if self.env.has_hook("arena_payment_confirmed"):
+            decision = self.env.hooks.payment_confirmed(payment=order)
+        if decision is None:
+            need = self.config.confirmations
+            if need == 0:
+                decision = order.status in ("pending", "included", "finalized")
+            else:
+                decision = order.status == "finalized" or (order.status == "included" and order.confirmations >= need)
+        if not decision:
+            return
+        order.status = "delivered"
+        buyer = self.buyers.get(order.tx_id)
+        self.delivered.append({"order": order.order_id, "tx": order.tx_id.hex(), "buyer": order.buyer.hex(),
+                               "value": self.config.price})
+        self.env.record("delivery", node=self.env.index, order=order.order_id, tx=order.tx_id.hex(),
+                        buyer=order.buyer.hex(), value=self.config.price, amount=order.amount)
+        if buyer is not None:
+            self.send_to(buyer[0], buyer[1], Delivery(buyer[2], self.config.price))
+
+    @checked(Delivery)
+    def on_delivery(self, key: bytes, src: Address, msg: Delivery) -> None:
+        self.received_goods += msg.value
