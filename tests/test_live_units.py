@@ -74,7 +74,7 @@ def test_red_budget_is_split_not_copied() -> None:
 
 
 def test_spec_round_trip_keeps_the_scenario(tmp_path: Path) -> None:
-    sc = load_scenario(SCENARIOS / "day4_double_spend.yaml", [("duration", 25)])
+    sc = load_scenario(SCENARIOS / "day4_double_spend.yaml", [("duration", 25), ("settle", 5)])
     plan = BattlePlan.build(sc, base_port=7100)
     spec = ProcessSpec(plan, [0, 3], tmp_path, 123.5, bootstrap=[("127.0.0.1", 7100)], extra_plugins=["x"])
     back = ProcessSpec.from_json(json.loads(json.dumps(spec.to_json())))

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from arena.scenario.yamlsource import (
+    LocatedValueError,
     ScenarioError,
     YamlDoc,
     apply_override,
@@ -235,3 +236,85 @@ def test_parse_param() -> None:
     for bad in ("novalue", "=3", "a..b=1", "a=[1, 2"):
         with pytest.raises(ScenarioError, match="--param"):
             parse_param(bad)
+
+
+# ============================================== strict loading ==================================================
+def _load_error(text: str, path: str = "s.yaml") -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_yaml_text(text, path)
+    assert len(info.value.problems) == 1
+    return str(info.value)
+
+
+def test_python_and_custom_tags_refused() -> None:
+    assert _load_error("a: !!python/object/apply:os.system [ls]\n") == (
+        "s.yaml:1: a: YAML tag !!python/object/apply:os.system is not allowed (only plain YAML values: mappings, "
+        "lists, strings, numbers, booleans, null)")
+    assert "YAML tag !thing is not allowed" in _load_error("a:\n  - !thing 3\n")
+    assert _load_error("a:\n  - !thing 3\n").startswith("s.yaml:2: a.0: ")
+    assert "!!binary" in _load_error("a: !!binary aGk=\n")
+    assert load_yaml_text("a: !!str 3\nb: !!int '4'\n").data == {"a": "3", "b": 4}
+
+
+def test_alias_expansion_is_bounded() -> None:
+    lines = ["l0: &l0 [x]"] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 12)]
+    message = _load_error("\n".join(lines) + "\n")
+    assert "aliases expand to more than" in message
+    assert message.startswith("s.yaml:")
+    assert load_yaml_text("a: &a [1, 2]\nb: [*a, *a, *a]\n").data["b"] == [[1, 2]] * 3
+
+
+def test_non_finite_numbers_refused() -> None:
+    for text in ("a: .nan\n", "a: .inf\n", "a: -.Inf\n", "a: 1e400\n"):
+        assert "is not a finite number" in _load_error(text)
+    assert _load_error("x: 1\na: [.nan]\n").startswith("s.yaml:2: a.0: ")
+
+
+def test_nesting_and_size_limits() -> None:
+    message = _load_error("a: " + "[" * 100 + "]" * 100 + "\n")
+    assert "nesting deeper than" in message and message.startswith("s.yaml:1: ")
+    assert "too large" in _load_error("a: '" + "x" * (2 * 1024 * 1024) + "'\n")
+
+
+def test_control_characters_and_bad_utf8_name_a_line(tmp_path: Path) -> None:
+    assert _load_error("a: 1\nb: \x01\n").startswith("s.yaml:2: YAML error:")
+    f = tmp_path / "latin1.yaml"
+    f.write_bytes(b"a: 1\nb: caf\xe9\n")
+    with pytest.raises(ScenarioError) as info:
+        load_yaml(f)
+    assert str(info.value) == f"{f}:2: not valid UTF-8 (invalid continuation byte)"
+
+
+def test_problems_stay_on_one_line_each() -> None:
+    err = _error(Scenario, 'name: demo\nvalidators: []\n"bad\\nkey": 1\n')
+    assert str(err) == "s.yaml:3: bad\\nkey: unknown key"
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: float = 0
+    stop: float = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.stop < self.start:
+            raise LocatedValueError("stop is before start", ("stop",))
+        return self
+
+
+class Holder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    windows: list[Window]
+
+
+def test_located_value_error_points_at_its_key() -> None:
+    text = "windows:\n  - {start: 0, stop: 1}\n  - start: 5\n    stop: 2\n"
+    err = _error(Holder, text)
+    assert str(err) == "s.yaml:4: windows.1.stop: Value error, stop is before start"
+
+
+def test_clean_loc_keeps_keys_of_dict_documents() -> None:
+    doc = YamlDoc({"name": "x", "validators": [{"name": "a", "stake": "no"}]}, {}, "<dict>")
+    with pytest.raises(ScenarioError) as info:
+        validate(Scenario, doc)
+    assert info.value.problems[0][1] == "validators.0.stake"

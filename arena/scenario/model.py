@@ -2,6 +2,13 @@
 
 Nodes get global indexes in a fixed order: validators first, then light nodes, then merchants. Scenarios refer to
 nodes by that index (partitions, crashes, explicit topologies) and reports name them ``validator0``, ``light4``.
+
+Every number is bounded, so a typo cannot make a run hang or exhaust memory: at most :data:`MAX_NODES` nodes
+(at least one validator), at most :data:`MAX_DURATION` virtual seconds, timers no shorter than
+:data:`MIN_INTERVAL`, latencies at most :data:`MAX_LATENCY`, rates at most :data:`MAX_RATE` per virtual second,
+token amounts at most :data:`MAX_AMOUNT`, probabilities in [0, 1], and no NaN or infinity anywhere.
+Plugin names and parameters and topology kinds and parameters are checked against the plugin registry and the
+topology builders by :func:`arena.scenario.checks.check_scenario`.
 """
 
 from __future__ import annotations
@@ -9,51 +16,154 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from arena.scenario.yamlsource import ScenarioError, YamlDoc, apply_override, load_yaml, load_yaml_text, validate
+from arena.scenario.yamlsource import (
+    LocatedValueError,
+    ScenarioError,
+    YamlDoc,
+    apply_override,
+    load_yaml,
+    load_yaml_text,
+    validate,
+)
+
+MAX_NODES = 5_000
+"""Most nodes a scenario may have (validators + light nodes + merchants together). The simulator keeps every node in
+one process; beyond a few thousand a run takes hours. It also bounds every per-node count (peer limits, Sybils)."""
+
+MAX_DURATION = 86_400.0
+"""Longest battle, in virtual seconds (one day); also the bound of every time and interval in a scenario."""
+
+MIN_INTERVAL = 0.01
+"""Shortest period of a recurring timer (tick, slot, ping, gossip timeouts, HTLC deltas), in virtual seconds:
+shorter timers only make a run crawl."""
+
+MAX_TICK = 3_600.0
+"""Longest plugin tick, in virtual seconds."""
+
+MAX_LATENCY = 60.0
+"""Largest link latency or jitter, in seconds."""
+
+MAX_RATE = 10_000.0
+"""Most workload events (transfers, purchases, channel payments) per virtual second."""
+
+MAX_AMOUNT = 10**15
+"""Largest token amount (balance, stake, price, fee, capacity). Even ``MAX_NODES`` balances of ``MAX_AMOUNT``
+sum to less than 2**63, so totals fit the signed 64-bit integers of the wire format."""
+
+MAX_SEED = 2**63 - 1
+"""Largest seed (seeds are 64-bit)."""
+
+MAX_COUNT = 1_000_000
+"""Bound of the remaining counts (mempool sizes, finality depth, dispute windows)."""
+
+MAX_BANDWIDTH = 1e12
+"""Largest link bandwidth, in bytes per virtual second."""
+
+_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,99}$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys are errors and every float must be finite (NaN and infinity are refused)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _seconds(default: Any, description: str, *, ge: float = 0.0) -> Any:
+    """A time in virtual seconds, from ``ge`` to MAX_DURATION."""
+    return Field(default, ge=ge, le=MAX_DURATION, description=f"{description} (virtual seconds, {ge:g} to "
+                 f"{MAX_DURATION:g})")
+
+
+def _interval(default: float, description: str) -> Any:
+    """A recurring timer's period, from MIN_INTERVAL to MAX_DURATION."""
+    return Field(default, ge=MIN_INTERVAL, le=MAX_DURATION, description=f"{description} (virtual seconds, "
+                 f"{MIN_INTERVAL:g} to {MAX_DURATION:g})")
+
+
+def _amount(default: int | None, description: str, *, ge: int = 0) -> Any:
+    """A token amount, from ``ge`` to MAX_AMOUNT."""
+    return Field(default, ge=ge, le=MAX_AMOUNT, description=f"{description} ({ge} to {MAX_AMOUNT:_})")
+
+
+def _count(default: int, description: str, *, ge: int = 0, le: int = MAX_COUNT) -> Any:
+    return Field(default, ge=ge, le=le, description=f"{description} ({ge} to {le:_})")
+
+
+AmountBound = Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
+NodeIndex = Annotated[int, Field(ge=0, lt=MAX_NODES, description="a node's global index")]
+Latency = Annotated[float, Field(ge=0, le=MAX_LATENCY)]
+
+
+def _amount_range(value: tuple[int, int]) -> tuple[int, int]:
+    low, high = value
+    if low > high:
+        raise ValueError(f"amount range [{low}, {high}] is empty: the first (lowest) amount must not exceed "
+                         "the second (highest)")
+    return value
 
 
 class PluginUse(Strict):
-    """A plugin attached to nodes, with its parameters (checked against the plugin's own model at build time)."""
+    """A plugin attached to nodes, with its parameters (checked against the plugin's own ``Params`` model by
+    :func:`arena.scenario.checks.check_scenario` before the run)."""
 
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(min_length=1, max_length=200, description="a plugin's name (see `arena plugins`)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the plugin's parameters")
 
 
 class LinkModel(Strict):
-    latency: float = Field(0.02, ge=0)
-    jitter: float = Field(0.0, ge=0)
+    latency: float = Field(0.02, ge=0, le=MAX_LATENCY, description=f"one-way delay (seconds, 0 to {MAX_LATENCY:g})")
+    jitter: float = Field(0.0, ge=0, le=MAX_LATENCY, description=f"random extra delay (seconds, 0 to "
+                          f"{MAX_LATENCY:g})")
     jitter_dist: Literal["uniform", "exponential", "normal"] = "uniform"
-    loss: float = Field(0.0, ge=0, le=1)
-    duplicate: float = Field(0.0, ge=0, le=1)
+    loss: float = Field(0.0, ge=0, le=1, description="probability a packet is lost (0 to 1)")
+    duplicate: float = Field(0.0, ge=0, le=1, description="probability a packet is delivered twice (0 to 1)")
     reorder: bool = True
-    bandwidth: float | None = Field(None, gt=0)
-    mtu: int = Field(65507, ge=64)
+    bandwidth: float | None = Field(None, gt=0, le=MAX_BANDWIDTH, description=f"bytes per virtual second (above 0, "
+                                    f"at most {MAX_BANDWIDTH:g}); none = unlimited")
+    mtu: int = Field(65507, ge=64, le=65507, description="largest packet in bytes (64 to 65507, UDP's maximum)")
 
 
 class LinkOverride(LinkModel):
-    a: int = Field(ge=0)
-    b: int = Field(ge=0)
+    a: int = Field(ge=0, lt=MAX_NODES, description="one end: a node index that exists in the scenario")
+    b: int = Field(ge=0, lt=MAX_NODES, description="the other end: a node index that exists in the scenario")
+
+    @model_validator(mode="after")
+    def _two_ends(self) -> LinkOverride:
+        if self.a == self.b:
+            raise LocatedValueError(f"a link needs two different nodes, not {self.a} twice", ("b",))
+        return self
 
 
 class TopologyModel(Strict):
-    kind: str = "complete"
-    params: dict[str, Any] = Field(default_factory=dict)
-    edges: list[tuple[int, int]] | None = None
+    kind: str = Field("complete", min_length=1, max_length=100, description="one of the kinds of "
+                      "arena.runtime.topology.TOPOLOGY_KINDS (complete, erdos_renyi, barabasi_albert, bottleneck, "
+                      "multi_bottleneck, ring, star, line, explicit)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the kind's parameters (erdos_renyi: p; "
+                                   "barabasi_albert: m; multi_bottleneck: clusters)")
+    edges: list[tuple[NodeIndex, NodeIndex]] | None = Field(
+        None, description="the edge list of an explicit topology; every node index must exist")
 
 
 class NetworkModel(Strict):
     topology: TopologyModel = Field(default_factory=TopologyModel)
     link: LinkModel = Field(default_factory=LinkModel)
-    regions: dict[int, str] = Field(default_factory=dict)
-    region_latency: dict[str, float] = Field(default_factory=dict, description="'eu-us': 0.08")
+    regions: dict[NodeIndex, Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=dict, description="node index -> region name; every index must exist")
+    region_latency: dict[str, Latency] = Field(default_factory=dict, description="'eu-us': 0.08 (seconds, 0 to "
+                                               f"{MAX_LATENCY:g})")
     links: list[LinkOverride] = Field(default_factory=list)
 
     @field_validator("region_latency")
@@ -61,18 +171,19 @@ class NetworkModel(Strict):
     def _pairs(cls, v: dict[str, float]) -> dict[str, float]:
         for key in v:
             if key.count("-") != 1:
-                raise ValueError(f"region pair {key!r} must look like 'a-b'")
+                raise LocatedValueError(f"region pair {key!r} must look like 'a-b'", (key,))
         return v
 
 
 class EventModel(Strict):
-    """A scheduled fault. Exactly one of partition, heal, crash, restart."""
+    """A scheduled fault. Exactly one of partition, heal, crash, restart; node indexes must exist."""
 
-    at: float = Field(ge=0)
-    partition: list[list[int]] | None = None
+    at: float = _seconds(..., "when the event happens")
+    partition: list[list[NodeIndex]] | None = Field(None, min_length=1, description="groups of node indexes "
+                                                    "that can only reach their own group")
     heal: bool | None = None
-    crash: int | None = None
-    restart: int | None = None
+    crash: NodeIndex | None = None
+    restart: NodeIndex | None = None
 
     @model_validator(mode="after")
     def _one(self) -> EventModel:
@@ -84,12 +195,12 @@ class EventModel(Strict):
 
 class NodeModel(Strict):
     team: Literal["blue", "red"] = "blue"
-    balance: int | None = Field(None, ge=0)
+    balance: int | None = _amount(None, "genesis balance of this node (default: genesis_balance)")
     plugins: list[PluginUse] = Field(default_factory=list)
 
 
 class ValidatorModel(NodeModel):
-    stake: int = Field(100, ge=0)
+    stake: int = _amount(100, "stake at genesis")
 
 
 class LightModel(NodeModel):
@@ -97,59 +208,76 @@ class LightModel(NodeModel):
 
 
 class MerchantModel(NodeModel):
-    price: int = Field(50, ge=1, description="value of the goods sold for one payment")
+    price: int = _amount(50, "value of the goods sold for one payment", ge=1)
 
 
 class WorkloadModel(Strict):
     """Honest transfers between light nodes (and purchases from merchants), drawn from a seeded stream."""
 
-    rate: float = Field(1.0, ge=0, description="transfers per virtual second, over all honest light nodes")
-    amount: tuple[int, int] = (1, 20)
-    fee: int = Field(1, ge=0)
-    start: float = Field(1.0, ge=0)
-    stop: float | None = Field(None, ge=0)
-    purchases: float = Field(0.0, ge=0, description="purchases from merchants per virtual second")
+    rate: float = Field(1.0, ge=0, le=MAX_RATE, description=f"transfers per virtual second, over all honest light "
+                        f"nodes (0 to {MAX_RATE:g})")
+    amount: tuple[AmountBound, AmountBound] = Field(
+        (1, 20), description=f"[lowest, highest] amount of a transfer, drawn uniformly (1 to {MAX_AMOUNT:_}, "
+                             "lowest <= highest)")
+    fee: int = _amount(1, "fee of every transfer")
+    start: float = _seconds(1.0, "first transfer")
+    stop: float | None = _seconds(None, "last transfer (default: the end of the battle, before settle)")
+    purchases: float = Field(0.0, ge=0, le=MAX_RATE, description=f"purchases from merchants per virtual second "
+                             f"(0 to {MAX_RATE:g})")
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_order(cls, v: tuple[int, int]) -> tuple[int, int]:
+        return _amount_range(v)
+
+    @model_validator(mode="after")
+    def _stop_after_start(self) -> WorkloadModel:
+        if self.stop is not None and self.stop < self.start:
+            raise LocatedValueError(f"stop ({self.stop:g}) is before start ({self.start:g})", ("stop",))
+        return self
 
 
 class ConsensusModel(Strict):
     mode: Literal["none", "pos"] = "pos"
-    slot: float = Field(1.0, gt=0)
-    block_reward: int = Field(0, ge=0)
-    max_block_txs: int = Field(255, ge=1, le=255, description="py-ipv8 lists hold at most 255 payloads")
+    slot: float = _interval(1.0, "time between block proposals")
+    block_reward: int = _amount(0, "tokens minted for the proposer of every block")
+    max_block_txs: int = Field(255, ge=1, le=255, description="py-ipv8 lists hold at most 255 payloads (1 to 255)")
     finality: Literal["votes", "depth"] = "votes"
-    depth: int = Field(3, ge=1, description="k for k-deep finality (and the default confirmation depth)")
-    mempool_size: int = Field(10_000, ge=1)
-    mempool_per_sender: int = Field(64, ge=1)
+    depth: int = _count(3, "k for k-deep finality (and the default confirmation depth)", ge=1, le=1_000)
+    mempool_size: int = _count(10_000, "transactions a validator's mempool holds", ge=1)
+    mempool_per_sender: int = _count(64, "mempool transactions per sender", ge=1)
 
 
 class PeeringModel(Strict):
-    peer_limit: int = Field(12, ge=1)
-    ping_interval: float = Field(5.0, gt=0)
-    peer_timeout: float = Field(15.0, gt=0)
-    ask_interval: float = Field(10.0, gt=0)
-    bootstrap: int = Field(3, ge=1, description="how many of the first validators every node walks to at start")
+    peer_limit: int = _count(12, "most peers a node keeps", ge=1, le=MAX_NODES)
+    ping_interval: float = _interval(5.0, "time between pings of a peer")
+    peer_timeout: float = _interval(15.0, "silence after which a peer is dropped")
+    ask_interval: float = _interval(10.0, "time between asks for more peers")
+    bootstrap: int = _count(3, "how many of the first validators every node walks to at start", ge=1, le=MAX_NODES)
 
 
 class GossipModel(Strict):
-    message_timeout: float = Field(30.0, gt=0)
-    fanout: int = Field(0, ge=0, description="0 = forward to all peers")
-    batch_interval: float = Field(0.05, ge=0)
+    message_timeout: float = _interval(30.0, "how long a gossiped message is remembered")
+    fanout: int = _count(0, "peers a message is forwarded to; 0 = forward to all peers", le=MAX_NODES)
+    batch_interval: float = Field(0.05, ge=0, le=MAX_LATENCY, description="time gossip waits to batch messages "
+                                  f"(seconds, 0 to {MAX_LATENCY:g})")
 
 
 class LightPolicyModel(Strict):
-    query_validators: int = Field(3, ge=1)
-    majority: float = Field(0.5, ge=0, lt=1, description="answers agreeing must exceed this share of those asked")
-    confirmations: int = Field(1, ge=0, description="blocks on top before a merchant delivers (0 = in mempool)")
+    query_validators: int = _count(3, "validators a light node asks", ge=1, le=MAX_NODES)
+    majority: float = Field(0.5, ge=0, lt=1, description="answers agreeing must exceed this share of those asked "
+                            "(0 to below 1)")
+    confirmations: int = _count(1, "blocks on top before a merchant delivers (0 = in mempool)", le=1_000)
 
 
 class BudgetModel(Strict):
-    sybils: int = Field(0, ge=0, description="how many extra identities the red team may create")
-    sybil_cost: int = Field(0, ge=0, description="price of one identity: the referee reports sybil_spend and "
-                            "red_net_gain = stolen - sybil_spend (theft is theft: the verdict uses stolen)")
+    sybils: int = _count(0, "how many extra identities the red team may create", le=MAX_NODES)
+    sybil_cost: int = _amount(0, "price of one identity: the referee reports sybil_spend and "
+                              "red_net_gain = stolen - sybil_spend (theft is theft: the verdict uses stolen)")
 
 
 class TeamModel(Strict):
-    plugins: list[PluginUse] = Field(default_factory=list)
+    plugins: list[PluginUse] = Field(default_factory=list, description="plugins on every node of the team")
     budget: BudgetModel = Field(default_factory=BudgetModel)
 
 
@@ -159,17 +287,31 @@ class TeamsModel(Strict):
 
 
 class RefereeModel(Strict):
-    max_delay: float | None = Field(None, gt=0, description="honest transfers finalised later than this are a "
-                                    "liveness violation")
+    max_delay: float | None = Field(None, gt=0, le=MAX_DURATION, description="honest transfers finalised later "
+                                    f"than this are a liveness violation (virtual seconds, above 0, at most "
+                                    f"{MAX_DURATION:g})")
 
 
 class ChannelPaymentsModel(Strict):
     """Multi-hop payments between the channel members, drawn from a seeded stream (the same for every topology)."""
 
-    rate: float = Field(2.0, ge=0, description="payments per virtual second, over all honest channel members")
-    amount: tuple[int, int] = (1, 50)
-    start: float = Field(10.0, ge=0, description="first payment (leave time for the opens to reach a block)")
-    stop: float | None = Field(None, ge=0)
+    rate: float = Field(2.0, ge=0, le=MAX_RATE, description="payments per virtual second, over all honest channel "
+                        f"members (0 to {MAX_RATE:g})")
+    amount: tuple[AmountBound, AmountBound] = Field(
+        (1, 50), description=f"[lowest, highest] amount of a payment (1 to {MAX_AMOUNT:_}, lowest <= highest)")
+    start: float = _seconds(10.0, "first payment (leave time for the opens to reach a block)")
+    stop: float | None = _seconds(None, "last payment")
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_order(cls, v: tuple[int, int]) -> tuple[int, int]:
+        return _amount_range(v)
+
+    @model_validator(mode="after")
+    def _stop_after_start(self) -> ChannelPaymentsModel:
+        if self.stop is not None and self.stop < self.start:
+            raise LocatedValueError(f"stop ({self.stop:g}) is before start ({self.start:g})", ("stop",))
+        return self
 
 
 class ChannelsModel(Strict):
@@ -182,45 +324,87 @@ class ChannelsModel(Strict):
     """
 
     enabled: bool = False
-    topology: TopologyModel = Field(default_factory=lambda: TopologyModel(kind="barabasi_albert"))
-    total_capacity: int = Field(20_000, ge=0)
+    topology: TopologyModel = Field(default_factory=lambda: TopologyModel(kind="barabasi_albert"),
+                                    description="graph over the light nodes: edge indexes count light nodes only")
+    total_capacity: int = _amount(20_000, "tokens locked in all channels together")
     funding: Literal["dual", "single"] = "dual"
-    open_at: float = Field(2.0, ge=0)
+    open_at: float = _seconds(2.0, "when the channels are opened")
     payments: ChannelPaymentsModel = Field(default_factory=ChannelPaymentsModel)
-    fee_base: int = Field(1, ge=0, description="every relay keeps fee_base + amount * fee_ppm / 1e6")
-    fee_ppm: int = Field(0, ge=0)
-    tx_fee: int = Field(0, ge=0, description="fee of the on-chain channel transactions")
-    hop_delta: float = Field(2.0, gt=0, description="seconds of HTLC expiry per hop")
-    final_delta: float = Field(3.0, gt=0, description="seconds of HTLC expiry the payee gets")
-    attempts: int = Field(3, ge=1, description="routes a payer tries per payment")
-    dispute_window: int = Field(10, ge=1, description="blocks a force close waits for a dispute (consensus rule)")
-    close_at: float | None = Field(None, ge=0, description="every funder closes its channels at this time")
+    fee_base: int = _amount(1, "every relay keeps fee_base + amount * fee_ppm / 1e6")
+    fee_ppm: int = _count(0, "relay fee in parts per million of the amount", le=1_000_000)
+    tx_fee: int = _amount(0, "fee of the on-chain channel transactions")
+    hop_delta: float = _interval(2.0, "seconds of HTLC expiry per hop")
+    final_delta: float = _interval(3.0, "seconds of HTLC expiry the payee gets")
+    attempts: int = _count(3, "routes a payer tries per payment", ge=1, le=100)
+    dispute_window: int = _count(10, "blocks a force close waits for a dispute (consensus rule)", ge=1)
+    close_at: float | None = _seconds(None, "every funder closes its channels at this time")
     close_mode: Literal["cooperative", "unilateral"] = "cooperative"
 
 
 class ExpectModel(Strict):
-    verdict: Literal["red_won", "blue_won", "unknown"] | None = None
-    stolen: int | None = None
-    min_stolen: int | None = None
+    """What the battle's result must be when the scenario runs as a test (``pytest`` collects it).
+
+    ``verdict``, ``stolen`` (exactly) and ``min_stolen`` (at least) are compared with the referee's result. A plugin
+    that faulted (raised in a hook and was disabled) fails the expectation too, unless ``allow_faults`` is true:
+    a battle whose attack crashed proves nothing about the defense.
+    """
+
+    verdict: Literal["red_won", "blue_won", "faulted", "unknown"] | None = None
+    stolen: int | None = Field(None, ge=0, description="exact amount stolen")
+    min_stolen: int | None = Field(None, ge=0, description="least amount stolen")
+    allow_faults: bool = Field(False, description="accept plugin faults (by default a faulted plugin fails the "
+                               "expectation)")
+
+
+def _count_or_list(value: Any) -> str:
+    return "list" if isinstance(value, list | tuple) else "count"
+
+
+def _nodes_field(default: int, ge: int, model: str, description: str) -> Any:
+    return Field(default, description=f"{description}: a count ({ge} to {MAX_NODES}) or a list of {model} "
+                 f"entries; all nodes together at most MAX_NODES = {MAX_NODES}")
+
+
+ValidatorsField = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_NODES), Tag("count")]
+    | Annotated[list[ValidatorModel], Field(min_length=1, max_length=MAX_NODES), Tag("list")],
+    Discriminator(_count_or_list),
+]
+LightsField = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_NODES), Tag("count")]
+    | Annotated[list[LightModel], Field(max_length=MAX_NODES), Tag("list")],
+    Discriminator(_count_or_list),
+]
+MerchantsField = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_NODES), Tag("count")]
+    | Annotated[list[MerchantModel], Field(max_length=MAX_NODES), Tag("list")],
+    Discriminator(_count_or_list),
+]
 
 
 class Scenario(Strict):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    """A battle. Bounds: at most MAX_NODES nodes and at least one validator, ``settle < duration <= MAX_DURATION``,
+    and the per-field bounds given in each field's description."""
 
-    name: str
-    description: str = ""
-    seed: int = 1
-    duration: float = Field(60.0, gt=0)
-    settle: float = Field(0.0, ge=0, description="final seconds with red plugins off and no new workload")
-    tick: float = Field(1.0, gt=0)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    name: str = Field(pattern=_NAME_PATTERN, description="1 to 100 letters, digits, '_', '-', '.' or spaces, not "
+                      "starting with '.', '-' or a space (it names the run directory)")
+    description: str = Field("", max_length=10_000)
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="seed of every random stream (0 to 2**63-1)")
+    duration: float = Field(60.0, gt=0, le=MAX_DURATION, description=f"length of the battle (virtual seconds, above "
+                            f"0, at most MAX_DURATION = {MAX_DURATION:g})")
+    settle: float = _seconds(0.0, "final seconds with red plugins off and no new workload; less than duration")
+    tick: float = Field(1.0, ge=MIN_INTERVAL, le=MAX_TICK, description=f"period of the plugin tick hook (virtual "
+                        f"seconds, {MIN_INTERVAL:g} to {MAX_TICK:g})")
     trace_level: Literal["summary", "default", "packets"] = "default"
     protocol: Literal["honest", "pingpong"] = "honest"
     network: NetworkModel = Field(default_factory=NetworkModel)
-    events: list[EventModel] = Field(default_factory=list)
-    validators: int | list[ValidatorModel] = 4
-    light_nodes: int | list[LightModel] = 10
-    merchants: int | list[MerchantModel] = 0
-    genesis_balance: int = Field(1000, ge=0, description="balance of each light node unless it sets its own")
+    events: list[EventModel] = Field(default_factory=list, max_length=10_000)
+    validators: ValidatorsField = _nodes_field(4, 1, "validator", "the validators (node indexes 0..)")
+    light_nodes: LightsField = _nodes_field(10, 0, "light node", "the light nodes (indexes after the validators)")
+    merchants: MerchantsField = _nodes_field(0, 0, "merchant", "the merchants (the last indexes)")
+    genesis_balance: int = _amount(1000, "balance of each light node unless it sets its own")
     workload: WorkloadModel = Field(default_factory=WorkloadModel)
     consensus: ConsensusModel = Field(default_factory=ConsensusModel)
     peering: PeeringModel = Field(default_factory=PeeringModel)
@@ -231,42 +415,77 @@ class Scenario(Strict):
     channels: ChannelsModel = Field(default_factory=ChannelsModel)
     expect: ExpectModel | None = None
 
+    _source: YamlDoc | None = PrivateAttr(default=None)
+
     @field_validator("validators", mode="after")
     @classmethod
     def _validators(cls, v: int | list[ValidatorModel]) -> list[ValidatorModel]:
-        return [ValidatorModel() for _ in range(v)] if isinstance(v, int) else v
+        return [ValidatorModel() for _ in range(v)] if isinstance(v, int) else list(v)
 
     @field_validator("light_nodes", mode="after")
     @classmethod
     def _lights(cls, v: int | list[LightModel]) -> list[LightModel]:
-        return [LightModel() for _ in range(v)] if isinstance(v, int) else v
+        return [LightModel() for _ in range(v)] if isinstance(v, int) else list(v)
 
     @field_validator("merchants", mode="after")
     @classmethod
     def _merchants(cls, v: int | list[MerchantModel]) -> list[MerchantModel]:
-        return [MerchantModel() for _ in range(v)] if isinstance(v, int) else v
+        return [MerchantModel() for _ in range(v)] if isinstance(v, int) else list(v)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Scenario:
+        n = self.node_count
+        if n > MAX_NODES:
+            counts = {"validators": len(self.validator_list), "light_nodes": len(self.light_list),
+                      "merchants": len(self.merchant_list)}
+            largest = max(counts, key=lambda k: counts[k])
+            raise LocatedValueError(f"{n} nodes in all ({', '.join(f'{k} {v}' for k, v in counts.items())}); a "
+                                    f"scenario has at most MAX_NODES = {MAX_NODES}", (largest,))
+        if self.settle >= self.duration:
+            raise LocatedValueError(f"settle ({self.settle:g}) must be less than duration ({self.duration:g})",
+                                    ("settle",))
+        return self
 
     @model_validator(mode="after")
     def _indexes(self) -> Scenario:
         n = self.node_count
-        if n < 1:
-            raise ValueError("a scenario needs at least one node")
-        for ev in self.events:
-            for i in [*(x for g in ev.partition or [] for x in g), ev.crash, ev.restart]:
-                if i is not None and not 0 <= i < n:
-                    raise ValueError(f"event at t={ev.at} names node {i}, but nodes are 0..{n - 1}")
-        for link in self.network.links:
-            if link.a >= n or link.b >= n:
-                raise ValueError(f"link {link.a}-{link.b} names a node outside 0..{n - 1}")
+        for e, ev in enumerate(self.events):
+            for g, group in enumerate(ev.partition or []):
+                for k, i in enumerate(group):
+                    _node_exists(i, n, ("events", e, "partition", g, k))
+            for key in ("crash", "restart"):
+                i = getattr(ev, key)
+                if i is not None:
+                    _node_exists(i, n, ("events", e, key))
+        for k, link in enumerate(self.network.links):
+            _node_exists(link.a, n, ("network", "links", k, "a"))
+            _node_exists(link.b, n, ("network", "links", k, "b"))
+        for i in self.network.regions:
+            _node_exists(i, n, ("network", "regions", i))
+        for k, (a, b) in enumerate(self.network.topology.edges or []):
+            _node_exists(a, n, ("network", "topology", "edges", k))
+            _node_exists(b, n, ("network", "topology", "edges", k))
+        lights = len(self.light_list)
+        for k, (a, b) in enumerate(self.channels.topology.edges or []):
+            for i in (a, b):
+                if not 0 <= i < lights:
+                    raise LocatedValueError(f"channel graph node {i} does not exist (channel edges count light nodes "
+                                            f"only: 0..{lights - 1})", ("channels", "topology", "edges", k))
         return self
 
     @model_validator(mode="after")
     def _channels_need_blocks(self) -> Scenario:
         if self.channels.enabled and self.consensus.mode != "pos":
-            raise ValueError("channels need consensus.mode pos (dispute windows are counted in blocks)")
+            raise LocatedValueError("channels need consensus.mode pos (dispute windows are counted in blocks)",
+                                    ("channels", "enabled"))
         return self
 
     # -- derived views -------------------------------------------------------------------------------------------
+    @property
+    def source(self) -> YamlDoc | None:
+        """The YAML document the scenario was loaded from (for error lines), if any."""
+        return self._source
+
     @property
     def validator_list(self) -> list[ValidatorModel]:
         assert isinstance(self.validators, list)
@@ -300,22 +519,47 @@ class Scenario(Strict):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
+def _node_exists(index: int, n: int, loc: tuple[str | int, ...]) -> None:
+    if not 0 <= index < n:
+        raise LocatedValueError(f"node {index} does not exist (this scenario has nodes 0..{n - 1})", loc)
+
+
+def _from_doc(doc: YamlDoc) -> Scenario:
+    if not isinstance(doc.data, dict):
+        what = "the file is empty" if doc.data is None else f"the file holds a {type(doc.data).__name__}"
+        raise ScenarioError.at(doc.path, doc.line_for(()) or 1, "",
+                               f"{what}; a scenario must be a mapping of keys (name: ..., duration: ...)")
+    scenario = validate(Scenario, doc)
+    scenario._source = doc
+    return scenario
+
+
 def load_scenario(path: str | Path, overrides: list[tuple[str, Any]] | None = None) -> Scenario:
     """Load and validate a scenario file; ``overrides`` are ``(dotted.key, value)`` pairs applied first."""
     doc = load_yaml(path)
     for key, value in overrides or []:
         doc = YamlDoc(apply_override(doc.data, key, value), doc.lines, doc.path)
-    if not isinstance(doc.data, dict):
-        raise ScenarioError(f"{path}: a scenario must be a mapping of keys")
-    return validate(Scenario, doc)
+    return _from_doc(doc)
 
 
 def scenario_from_text(text: str, path: str = "<string>") -> Scenario:
-    return validate(Scenario, load_yaml_text(text, path))
+    return _from_doc(load_yaml_text(text, path))
 
 
 def scenario_from_dict(data: dict[str, Any]) -> Scenario:
-    return validate(Scenario, YamlDoc(data, {}, "<dict>"))
+    return _from_doc(YamlDoc(data, {}, "<dict>"))
 
 
-__all__ = ["Scenario", "ScenarioError", "load_scenario", "scenario_from_dict", "scenario_from_text"]
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_DURATION",
+    "MAX_LATENCY",
+    "MAX_NODES",
+    "MAX_RATE",
+    "MIN_INTERVAL",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "scenario_from_dict",
+    "scenario_from_text",
+]
