@@ -1,5 +1,6 @@
 """The referee on hand-built histories (no simulation): each kind of theft with a known amount, the invariants,
-the undecidable cases, run directories, merging live machines' directories, baseline comparison and the CLI."""
+plugin faults, the undecidable cases, run directories, merging live machines' directories, baseline comparison and
+the CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from click.testing import CliRunner
 
 from arena.cli.judge import judge_cmd
 from arena.referee.baseline import compare
-from arena.referee.checkers import STOLEN_KINDS, Verdict, judge, judge_run_dir
+from arena.referee.checkers import STOLEN_KINDS, VERDICTS, Verdict, judge, judge_run_dir
+from arena.referee.history import History, load_history
 
 BLUE_VALIDATORS = ["validator0", "validator1", "validator2"]
 NAMES = [*BLUE_VALIDATORS, "validator3", "light4", "light5", "light6", "merchant7"]
@@ -71,6 +73,15 @@ class Run:
 
     def evidence(self, node: int = 6) -> None:
         self.ev("evidence", node=node, plugin="double_spend", kind="double_spend", detail="sent two payments")
+
+    def fault(self, node: str = "light6", plugin: str = "double_spend", hook: str = "arena_tick",
+              error: str = "KeyError: 'nope'", where: list[str] | None = None, **fields: Any) -> dict[str, Any]:
+        """A plugin fault as the hook caller records it (``fields``: other or more fields)."""
+        f = {"node": NAMES.index(node), "node_name": node, "plugin": plugin, "team": self.teams[node], "hook": hook,
+             "kind": "exception", "error": error,
+             "where": ["attacks/double_spend.py:41", "attacks/double_spend.py:57"] if where is None else where}
+        f.update(fields)
+        return self.ev("plugin_fault", **f)
 
     # -- outputs --------------------------------------------------------------------------------------------------
     def genesis(self) -> dict[str, Any]:
@@ -286,6 +297,85 @@ def test_liveness_with_max_delay() -> None:
     assert v.latency["unconfirmed"] == 1
 
 
+# ================================================ plugin faults ===================================================
+RED_FAULT = "red plugin double_spend faulted in arena_tick at attacks/double_spend.py:41 (KeyError: 'nope')"
+
+
+def test_red_fault_without_theft_is_faulted_not_blue_won() -> None:
+    r = clean_run()
+    ev = r.fault()
+    v = r.judge()
+    assert v.verdict == "faulted", v.reason
+    assert v.reason == f"{RED_FAULT}; it was disabled, so this battle says nothing about the defense"
+    assert v.faults == [{k: val for k, val in ev.items() if k != "ev"}]
+    assert v.as_result()["plugin_faults"] == v.faults  # result.json's key, the same dicts as the trace event's
+    assert check(v, "plugin_faults").status == "invalid"
+    assert not v.held
+
+
+def test_red_fault_with_theft_is_still_red_won() -> None:
+    r = forged_run()
+    r.fault()
+    v = r.judge()
+    assert v.verdict == "red_won" and v.stolen == 30 + PRICE
+    assert "1 plugin faults" in v.reason and "attacks/double_spend.py:41" in v.reason
+    r2 = clean_run()
+    r2.fault()
+    states = r2.states()
+    states[0]["supply"] += 1  # a broken safety invariant, nothing stolen
+    v2 = r2.judge(states)
+    assert v2.verdict == "red_won" and "supply" in v2.reason and "plugin faults" in v2.reason
+
+
+def test_blue_fault_without_theft_is_faulted() -> None:
+    r = clean_run()
+    r.fault("merchant7", plugin="watchtower", hook="arena_incoming_message", kind="bad_return",
+            error="bad return: expected None or InMessage, got int", where=["defenses/watchtower.py:12"])
+    r.fault("light6")
+    v = r.judge()
+    assert v.verdict == "faulted"
+    assert v.reason.startswith("blue plugin watchtower faulted in arena_incoming_message at "
+                               "defenses/watchtower.py:12 (bad return: expected None or InMessage, got int) +1 more;")
+    assert [f["team"] for f in v.faults] == ["blue", "red"]
+
+
+def test_no_fault_leaves_verdicts_unchanged() -> None:
+    v = clean_run().judge()
+    assert v.verdict == "blue_won" and v.faults == [] and v.as_result()["plugin_faults"] == []
+    assert check(v, "plugin_faults").status == "valid"
+    assert v.held
+    assert forged_run().judge().verdict == "red_won"
+    r = clean_run()
+    r.events = [e for e in r.events if e["ev"] != "evidence"]
+    assert r.judge().verdict == "unknown"
+    assert set(VERDICTS) == {"red_won", "blue_won", "faulted", "unknown"}
+
+
+def test_old_fault_events_get_their_team_from_the_genesis_event() -> None:
+    r = clean_run()
+    old = r.fault()
+    for key in ("node_name", "team", "kind", "where"):  # an old run: node, plugin, hook and error only
+        del old[key]
+    r.genesis_extra = {"plugins": {"light6": ["double_spend"], "merchant7": ["watchtower"]}}
+    r.ev("plugin_fault", plugin="watchtower", hook="arena_tick", error="ValueError: x")  # no node at all
+    v = r.judge()
+    assert v.verdict == "faulted"
+    first, second = v.faults
+    assert (first["node_name"], first["team"], first["kind"], first["where"]) == ("light6", "red", "exception", [])
+    assert v.reason.startswith("red plugin double_spend faulted in arena_tick (KeyError: 'nope') +1 more;")
+    assert (second["node_name"], second["team"]) == ("", "blue")  # the only node the genesis lists it on is blue
+
+
+def test_verdict_reads_back_from_result_json() -> None:
+    r = forged_run()
+    r.fault()
+    v = r.judge()
+    back = Verdict.from_result(json.loads(json.dumps(v.as_result())))
+    assert back is not None and back.as_result() == json.loads(json.dumps(v.as_result()))
+    assert back.broken == v.broken and back.faults == v.faults
+    assert Verdict.from_result({"scenario": "pingpong"}) is None
+
+
 # ================================================ undecidable ======================================================
 def test_attack_never_fired_is_unknown() -> None:
     r = clean_run()
@@ -376,6 +466,30 @@ def test_judge_run_dir_matches_judge(tmp_path: Path) -> None:
     assert missing.verdict == "unknown" and missing.reason.startswith("referee error")
 
 
+def test_history_is_one_derivation_of_the_run_dir(tmp_path: Path) -> None:
+    r = forged_run()
+    d = write_dir(tmp_path / "run", r.header, r.all_events(), r.states())
+    h = load_history(d)
+    assert isinstance(h, History) and h.problems == [] and h.path == d
+    direct = History(r.header, r.all_events(), r.states())
+    assert h.teams == direct.teams and h.canon == direct.canon and h.faults == direct.faults
+    assert h.counts == direct.counts
+
+
+def test_damaged_files_are_never_judged(tmp_path: Path) -> None:
+    """A cut trace could hide a theft: unknown, not blue_won, and the reason says why."""
+    r = clean_run()
+    d = write_dir(tmp_path / "cut", r.header, r.all_events(), r.states())
+    with (d / "trace.jsonl").open("a") as fh:
+        fh.write('{"t": 99.0, "ev": "deliv')
+    v = judge_run_dir(d)
+    assert v.verdict == "unknown" and "1 unreadable lines" in v.reason and "damaged" in v.reason
+    (d / "trace.jsonl").write_text((d / "trace.jsonl").read_text().rsplit("\n", 1)[0] + "\n")
+    assert judge_run_dir(d).verdict == "blue_won"
+    (d / "states" / "validator1.json").write_text("{")
+    assert judge_run_dir(d).verdict == "unknown"
+
+
 def test_merge_dirs_ignores_red_states_and_keeps_first_blue(tmp_path: Path) -> None:
     r = forged_run()
     events = r.all_events()
@@ -423,6 +537,14 @@ def test_cli_judge_writes_result_and_exit_codes(tmp_path: Path) -> None:
     res = CliRunner().invoke(judge_cmd, [str(d2)])
     assert res.exit_code == 0, res.output
     assert json.loads((d2 / "result.json").read_text())["verdict"] == "blue_won"
+
+    f = clean_run()
+    f.fault()
+    d3 = write_dir(tmp_path / "faulted", f.header, f.all_events(), f.states())
+    res = CliRunner().invoke(judge_cmd, [str(d3)], terminal_width=200)
+    assert res.exit_code == 0, res.output  # only red_won exits 1
+    assert "faulted" in res.output and "attacks/double_spend.py:41" in res.output and "KeyError" in res.output
+    assert json.loads((d3 / "result.json").read_text())["plugin_faults"][0]["hook"] == "arena_tick"
 
     assert CliRunner().invoke(judge_cmd, [str(tmp_path / "nowhere")]).exit_code == 2
     (tmp_path / "empty").mkdir()

@@ -65,17 +65,16 @@ def test_report_is_self_contained(battle: Path) -> None:
 
 def test_balance_replay_matches_the_final_ledger(battle: Path) -> None:
     """Genesis + every canonical block's txs, fees and reward gives the canonical validator's final balances."""
-    from arena.report.html import Cast, Ctx, _canonical, replay_balances, spans_of
+    from arena.report.data import replay_balances
 
     data = load(battle)
-    cast = Cast(data)
-    canon, chain = _canonical(data, cast)
-    assert canon is not None and chain
-    series, notes = replay_balances(Ctx(data, cast, spans_of(data, cast), canon, chain))
+    assert data.canon is not None and data.chain
+    assert data.canon is data.h.canon  # the referee's canonical validator, not one of the report's own
+    series, notes = replay_balances(data)
     assert notes == []
     final = {acct: pts[-1][1] for acct, pts in series.items()}
-    for acct, row in canon["ledger"].items():
-        assert final.get(acct, 0) == row["balance"], cast.account(acct)
+    for acct, row in data.canon["ledger"].items():
+        assert final.get(acct, 0) == row["balance"], data.account(acct)
     times = [t for pts in series.values() for t, _ in pts]
     assert max(times) <= data.result["virtual_seconds"]
 
@@ -112,6 +111,31 @@ def test_partial_run_dirs_still_get_a_report(battle: Path, tmp_path: Path) -> No
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "no trace.jsonl" in write_report(empty).read_text(encoding="utf-8")
+
+
+def test_a_faulted_run_says_faulted_and_where_the_plugin_failed(tmp_path: Path) -> None:
+    from test_referee import clean_run, write_dir
+
+    r = clean_run()
+    r.fault(where=["attacks/double_spend.py:41", "attacks/double_spend.py:57"])
+    run = write_dir(tmp_path / "faulted", r.header, r.all_events(), r.states())
+    page = write_report(run).read_text(encoding="utf-8")  # no result.json: the referee judges the files
+    assert 'class="verdict faulted"' in page and ".verdict.faulted{" in page
+    assert "recomputed by the referee" in page
+    faults = page[page.index('<section id="faults">'):page.index('<section id="timeline">')]
+    for text in ("light6", "red", "double_spend", "arena_tick", "exception", "KeyError: &#x27;nope&#x27;",
+                 "attacks/double_spend.py:41 → attacks/double_spend.py:57"):
+        assert text in faults, text
+    assert "plugin fault (plugin disabled)" not in faults  # the chart's legend is on the timeline
+
+    from arena.report.sections import section_faults, section_verdict
+
+    (run / "result.json").write_text(json.dumps({"scenario": "hand", "seed": 1, **r.judge().as_result()}))
+    data = load(run)  # an already judged run: the verdict is result.json's
+    assert data.verdict is not None and data.verdict.verdict == "faulted" and not any("recomputed" in n
+                                                                                     for n in data.notes)
+    assert 'class="verdict faulted"' in section_verdict(data)
+    assert "attacks/double_spend.py:41" in section_faults(data)
 
 
 def test_day1_and_pingpong_runs_omit_what_they_lack(tmp_path: Path) -> None:

@@ -81,3 +81,55 @@ def test_plan_lists_every_battle_and_baseline(tmp_path: Path) -> None:
     every = {"sybil", "eclipse", "byzantine_validator", "replay", "double_spend", "channel_fraud"}
     assert every <= set(default.attacks)
     assert default.defenses[0] == NONE and "watchtower" in default.defenses
+
+
+def test_a_faulted_run_never_counts_as_a_defense_holding(tmp_path: Path) -> None:
+    """Synthetic results through the same summary and aggregation as real battles (no battle is run)."""
+    from rich.console import Console
+
+    from arena.experiments.tournament import Job, Plan, aggregate, leaderboard, run_summary, write_outputs
+    from arena.referee.checkers import Verdict
+
+    fault = {"t": 3.0, "node": 7, "node_name": "merchant7", "plugin": "watchtower", "team": "blue",
+             "hook": "arena_tick", "kind": "exception", "error": "KeyError: 'nope'",
+             "where": ["defenses/watchtower.py:41", "defenses/watchtower.py:57"]}
+    reason = "the attack fired (1 evidence events), nothing was stolen and the safety invariants hold"
+    outcomes = {
+        (NONE, 1): Verdict("red_won", "stolen 50 (double_spend 50)", 50, {"double_spend": 50}),
+        (NONE, 2): Verdict("red_won", "stolen 50 (double_spend 50)", 50, {"double_spend": 50}),
+        ("watchtower", 1): Verdict("blue_won", reason),
+        ("watchtower", 2): Verdict("faulted", "blue plugin watchtower faulted ...", faults=[fault]),
+        ("peer_diversity", 1): Verdict("blue_won", reason),
+        ("peer_diversity", 2): Verdict("blue_won", reason),
+    }
+    p = Plan(["double_spend"], [NONE, "watchtower", "peer_diversity"], [1, 2], {"double_spend": "x.yaml"})
+    runs = []
+    for (defense, seed), v in outcomes.items():
+        job = Job("double_spend", defense, seed, "x.yaml", (), str(tmp_path / defense / f"seed{seed}"))
+        runs.append(run_summary(job, {"scenario": "x", "seed": seed, **v.as_result()}))
+    doc = aggregate(p, runs)
+    cell = {c["defense"]: c for c in doc["cells"]}
+    tower = cell["watchtower"]
+    assert tower["counts"] == {"red_won": 0, "faulted": 1, "blue_won": 1, "unknown": 0}
+    assert tower["faulted_runs"] == 1 and tower["plugin_faults"] == 1 and tower["held"] is False
+    assert tower["first_fault"]["where"][0] == "defenses/watchtower.py:41"
+    assert "faulted in arena_tick at defenses/watchtower.py:41" in tower["first_fault"]["summary"]
+    assert cell["peer_diversity"]["held"] is True and cell[NONE]["held"] is False
+
+    console = Console(record=True, width=250)
+    for table in leaderboard(doc):
+        console.print(table)
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if "watchtower" in line and "faulted" in line)
+    assert "faulted 1/2" in row and "defenses/watchtower.py:41" in row
+    ranks = text[text.index("defenses ranked"):]
+    stopped = [(line.split()[1], line.split()[3]) for line in ranks.splitlines()
+               if any(f" {d} " in line for d in ("watchtower", "peer_diversity", NONE))]
+    assert stopped == [("peer_diversity", "1/1"), (NONE, "0/1"), ("watchtower", "0/1")]  # faulted ranks last
+
+    write_outputs(doc, tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "tournament.json").read_text())
+    run = next(r for c in written["cells"] if c["defense"] == "watchtower" for r in c["runs"] if r["seed"] == 2)
+    assert run["verdict"] == "faulted" and run["plugin_faults"] == 1 and run["held"] is False
+    assert run["first_fault"]["plugin"] == "watchtower" and run["first_fault"]["error"] == "KeyError: 'nope'"
+    assert (tmp_path / "out" / "heatmap.png").stat().st_size > 1000

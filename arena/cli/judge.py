@@ -1,6 +1,6 @@
 """``arena judge RUN_DIR``: judge a run again from its directory alone (or a live battle from its machines' dirs).
 
-Exit codes as for ``arena run``: 0 blue won or no verdict, 1 red won, 2 bad input.
+Exit codes as for ``arena run``: 0 blue won, faulted or no verdict, 1 red won, 2 bad input.
 """
 
 from __future__ import annotations
@@ -11,22 +11,24 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from arena.cli.errors import EXIT_OK, EXIT_RED_WON
 from arena.referee.checkers import Verdict, judge_run_dir
 
-EXIT_OK, EXIT_RED_WON = 0, 1
 _STYLE = {"valid": "green", "invalid": "red", "unknown": "yellow", True: "green", False: "red", None: "yellow"}
+VERDICT_COLOUR = {"red_won": "red", "blue_won": "blue", "faulted": "magenta"}
 
 
 def verdict_tables(v: Verdict) -> list[Table]:
-    """The verdict, stolen by kind, invariants and checks as rich tables."""
+    """The verdict, stolen by kind, invariants, checks and plugin faults (when any) as rich tables."""
     head = Table(title="verdict", show_header=False)
     head.add_column("field")
     head.add_column("value")
-    colour = {"red_won": "red", "blue_won": "blue"}.get(v.verdict, "yellow")
+    colour = VERDICT_COLOUR.get(v.verdict, "yellow")
     head.add_row("verdict", f"[bold {colour}]{v.verdict}[/]")
-    head.add_row("reason", v.reason)
+    head.add_row("reason", escape(v.reason))
     head.add_row("stolen", str(v.stolen))
     head.add_row("honest loss", str(v.honest_loss))
     head.add_row("attack evidence", str(len(v.evidence)))
@@ -49,8 +51,25 @@ def verdict_tables(v: Verdict) -> list[Table]:
     for col in ("check", "status", "detail"):
         checks.add_column(col)
     for c in v.checks:
-        checks.add_row(c.name, f"[{_STYLE[c.status]}]{c.status}[/]", c.detail)
-    return [head, stolen, inv, checks]
+        checks.add_row(c.name, f"[{_STYLE.get(c.status, 'yellow')}]{c.status}[/]", escape(c.detail))
+    tables = [head, stolen, inv, checks]
+    if v.faults:
+        tables.append(fault_table(v.faults))
+    return tables
+
+
+def fault_table(faults: list[dict[str, Any]]) -> Table:
+    """One row per plugin fault: who, which hook, where in the plugin's own file, and the error."""
+    t = Table(title=f"plugin faults ({len(faults)}: each plugin was disabled on its node)", title_style="magenta")
+    for col in ("t", "node", "team", "plugin", "hook", "kind", "file:line", "error"):
+        t.add_column(col, overflow="fold")
+    for f in faults:
+        at = f.get("t")
+        cells = [f"{at:.2f}" if isinstance(at, (int, float)) else "", f.get("node_name") or f.get("node", ""),
+                 f.get("team") or "?", f.get("plugin", "?"), f.get("hook", "?"), f.get("kind", ""),
+                 " → ".join(str(w) for w in f.get("where") or []) or "-", f.get("error", "")]
+        t.add_row(*(escape(str(c)) for c in cells[:-1]), f"[magenta]{escape(str(cells[-1]))}[/]")
+    return t
 
 
 def write_verdict(run_dir: Path, v: Verdict) -> dict[str, Any]:
@@ -84,8 +103,10 @@ def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...]) -> Non
     for table in verdict_tables(verdict):
         out.print(table)
     write_verdict(run_dir, verdict)
-    out.print(f"verdict: [bold]{verdict.verdict}[/bold]  stolen: {verdict.stolen}  run: {run_dir}")
+    faults = f"  plugin faults: {len(verdict.faults)}" if verdict.faults else ""
+    out.print(f"verdict: [bold {VERDICT_COLOUR.get(verdict.verdict, 'yellow')}]{verdict.verdict}[/]  stolen: "
+              f"{verdict.stolen}{faults}  run: {escape(str(run_dir))}", soft_wrap=True)
     ctx.exit(EXIT_RED_WON if verdict.verdict == "red_won" else EXIT_OK)
 
 
-__all__ = ["judge_cmd", "verdict_tables", "write_verdict"]
+__all__ = ["fault_table", "judge_cmd", "verdict_tables", "write_verdict"]

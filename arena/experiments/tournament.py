@@ -15,6 +15,10 @@ writes ``tournament.json`` and ``heatmap.png`` to DIR.
   (same trace hash) and ``arena judge`` re-judges it. Per (attack, seed) a baseline runs the same scenario with the
   red team off and no defense (``DIR/baselines/<attack>/seed<N>``): a cell's cost is its honest throughput and
   latency against that no-attack baseline.
+* **Verdicts.** Each battle is judged by the referee as it ends; the tournament reads the verdict back from
+  ``result.json`` (:meth:`Verdict.from_result`) and defines no win of its own. A battle where a plugin faulted says
+  nothing about the defense (the plugin was disabled mid-battle): its cell shows "faulted" with the count, and it
+  never counts as a defense holding (:attr:`Verdict.held`).
 * **Parallelism.** A ``concurrent.futures.ProcessPoolExecutor`` (``spawn``: nothing inherited) with one battle per
   task. A battle is a single-threaded, deterministic function of (scenario, seed), so where and in which order it
   runs changes nothing; results are sorted before anything is written. Not pytest-xdist: xdist distributes test
@@ -38,19 +42,24 @@ from typing import Any
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from arena.plugin_host.registry import PluginError, Registry, default_registry
 from arena.referee.baseline import compare
+from arena.referee.checkers import VERDICTS, Verdict, describe_fault
+from arena.referee.history import load_history
 from arena.scenario.model import load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import run_battle
 
-__all__ = ["Job", "TournamentError", "aggregate", "defense_overhead", "plan", "run_tournament", "tournament_cmd"]
+__all__ = ["Job", "TournamentError", "aggregate", "defense_overhead", "leaderboard", "plan", "run_summary",
+           "run_tournament", "tournament_cmd"]
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 NONE = "none"
-VERDICTS = ("red_won", "blue_won", "unknown")
+#: Heatmap and leaderboard letters, in the order of the referee's VERDICTS.
+LETTER = {"red_won": "R", "faulted": "F", "blue_won": "B", "unknown": "U"}
 
 
 class TournamentError(click.ClickException):
@@ -155,19 +164,28 @@ def run_job(job: Job) -> dict[str, Any]:
     (out / "scenario.yaml").write_text(yaml.safe_dump(sc.model_dump(mode="json"), sort_keys=False))
     started, cpu = time.perf_counter(), time.process_time()
     r = run_battle(sc, seed=job.seed, out_dir=out, registry=registry, red_enabled=job.red, report=False).result
+    return run_summary(job, r, wall_seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu)
+
+
+def run_summary(job: Job, r: dict[str, Any], wall_seconds: float = 0.0, cpu_seconds: float = 0.0) -> dict[str, Any]:
+    """A compact summary of one battle's ``result.json``: the referee's verdict fields as they are (the tournament
+    defines no win of its own), cost figures, and the first plugin fault."""
+    v = Verdict.from_result(r) or Verdict("unknown", "the result has no verdict")
+    out = Path(job.out_dir)
     latency = r.get("latency") or {}
     plugins = "".join(f" --plugin {f}" for f in job.plugin_files)
+    first = v.faults[0] if v.faults else None
     return {
         "attack": job.attack, "defense": job.defense, "seed": job.seed, "red": job.red, "run_dir": str(out),
-        "verdict": r.get("verdict"), "verdict_reason": r.get("verdict_reason"), "stolen": int(r.get("stolen", 0)),
-        "stolen_by_kind": {k: v for k, v in (r.get("stolen_by_kind") or {}).items() if v},
-        "broken": sorted(k for k, v in (r.get("invariants") or {}).items() if v.get("ok") is False),
-        "evidence": int(r.get("evidence_count", len(r.get("evidence", [])))),
+        "verdict": v.verdict, "verdict_reason": v.reason, "stolen": v.stolen,
+        "stolen_by_kind": {k: n for k, n in v.stolen_by_kind.items() if n},
+        "broken": v.broken, "held": v.held, "evidence": v.evidence_total,
         "latency_mean": latency.get("mean"), "latency_p95": latency.get("p95"),
         "finalized_txs": latency.get("count", 0),
-        "virtual_seconds": r.get("virtual_seconds"), "wall_seconds": round(time.perf_counter() - started, 3),
-        "cpu_seconds": round(time.process_time() - cpu, 3), "sim_seconds": r.get("wall_seconds"),
-        "packets": (r.get("messages") or {}).get("sent"), "plugin_faults": len(r.get("plugin_faults", [])),
+        "virtual_seconds": r.get("virtual_seconds"), "wall_seconds": round(wall_seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3), "sim_seconds": r.get("wall_seconds"),
+        "packets": (r.get("messages") or {}).get("sent"), "plugin_faults": len(v.faults),
+        "first_fault": None if first is None else {**first, "summary": describe_fault(first)},
         "slashes": slashes(out) if "equivocation_slashing" in job.defense else [],
         "trace_sha256": r.get("trace_sha256"),
         "replay": f"arena run {out / 'scenario.yaml'} --seed {job.seed}{plugins}"
@@ -177,19 +195,16 @@ def run_job(job: Job) -> dict[str, Any]:
 
 
 def slashes(run_dir: Path) -> list[dict[str, Any]]:
-    """Every ``slash`` a defense logged, with the offender's name and team (a blue offender: a false positive)."""
-    teams: dict[str, str] = {}
-    names: dict[str, str] = {}
+    """Every ``slash`` a defense logged, with the offender's name and team (a blue offender: a false positive; an
+    account no node has is a red Sybil)."""
+    h = load_history(run_dir)
     out = []
-    with (run_dir / "trace.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            if '"ev":"genesis"' in line:
-                ev = json.loads(line)
-                teams, names = ev.get("teams", {}), {a: n for n, a in ev.get("accounts", {}).items()}
-            elif '"event":"slash"' in line:
-                ev = json.loads(line)
-                name = names.get(ev.get("offender", ""), "?")
-                out.append({"t": ev["t"], "by": ev.get("node"), "offender": name, "team": teams.get(name, "red")})
+    for ev in h.of("plugin", team=None):
+        if ev.get("event") == "slash":
+            acct = str(ev.get("offender", ""))
+            name = h.acct_name.get(acct) or h.sybils.get(acct) or "?"
+            out.append({"t": ev["t"], "by": ev.get("node"), "offender": name,
+                        "team": "red" if h.red_side(acct) else "blue"})
     return out
 
 
@@ -217,9 +232,13 @@ def aggregate(p: Plan, runs: list[dict[str, Any]]) -> dict[str, Any]:
                         key=lambda r: r["seed"])
             costs = [compare(r["_result"], base[(a, r["seed"])]["_result"]) for r in rs if (a, r["seed"]) in base]
             slashed = [s for r in rs for s in r["slashes"]]
+            faulted = [r for r in rs if r["plugin_faults"]]
             cells.append({
                 "attack": a, "defense": d, "scenario": p.scenarios[a], "seeds": [r["seed"] for r in rs],
                 "counts": {v: sum(1 for r in rs if r["verdict"] == v) for v in VERDICTS},
+                "held": bool(rs) and all(r["held"] for r in rs),
+                "faulted_runs": len(faulted),
+                "first_fault": faulted[0]["first_fault"] if faulted else None,
                 "stolen": _stats([float(r["stolen"]) for r in rs]),
                 "broken": sorted({k for r in rs for k in r["broken"]}),
                 "latency_mean": _mean(r["latency_mean"] for r in rs),
@@ -270,28 +289,45 @@ def write_outputs(doc: dict[str, Any], out: Path) -> None:
     plot_heatmap(doc, out / "heatmap.png")
 
 
+def verdict_counts(c: dict[str, Any]) -> str:
+    """``R1 F0 B2 U0``: a cell's runs by verdict (red won, faulted, blue won, unknown)."""
+    return " ".join(f"{LETTER[v]}{c['counts'].get(v, 0)}" for v in VERDICTS)
+
+
+def faulted_text(c: dict[str, Any]) -> str:
+    """``faulted 1/3``: how many of a cell's runs had a plugin fault ("" when none did)."""
+    return f"faulted {c['faulted_runs']}/{len(c['runs'])}" if c.get("faulted_runs") else ""
+
+
 def plot_heatmap(doc: dict[str, Any], path: Path) -> None:
-    """Mean stolen per cell (attacks down, defense settings across), each cell annotated with its verdicts."""
+    """Mean stolen per cell (attacks down, defense settings across), each cell annotated with its verdicts; a cell
+    with a faulted run is framed and hatched in magenta and says "faulted"."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     attacks, defenses = doc["attacks"], doc["defenses"]
     cell = {(c["attack"], c["defense"]): c for c in doc["cells"]}
     grid = [[cell[(a, d)]["stolen"]["mean"] or 0.0 for d in defenses] for a in attacks]
     top = max(1.0, *(v for row in grid for v in row))
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.5 + 1.4 * len(defenses)), 1.6 + 0.7 * len(attacks)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.5 + 1.4 * len(defenses)), 1.8 + 0.8 * len(attacks)))
     im = ax.imshow(grid, cmap="Reds", vmin=0, vmax=top, aspect="auto")
     for i, a in enumerate(attacks):
         for j, d in enumerate(defenses):
-            n = cell[(a, d)]["counts"]
-            ax.text(j, i, f"{grid[i][j]:.0f}\nR{n['red_won']} B{n['blue_won']} U{n['unknown']}", ha="center",
-                    va="center", fontsize=8, color="white" if grid[i][j] > top / 2 else "black")
+            c = cell[(a, d)]
+            text = f"{grid[i][j]:.0f}\n{verdict_counts(c)}"
+            if faulted_text(c):
+                text += f"\n{faulted_text(c)}"
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#a0186e", hatch="//",
+                                       lw=2.0, alpha=0.8))
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if grid[i][j] > top / 2 else "black")
     ax.set_xticks(range(len(defenses)), [d.replace("+", "+\n") for d in defenses], rotation=30, ha="right")
     ax.set_yticks(range(len(attacks)), attacks)
-    ax.set_title(f"mean stolen per battle over {len(doc['seeds'])} seeds\nR/B/U: red won / blue won / unknown",
-                 fontsize=10)
+    ax.set_title(f"mean stolen per battle over {len(doc['seeds'])} seeds\nR/F/B/U: red won / faulted (a plugin was "
+                 "disabled: says nothing) / blue won / unknown", fontsize=10)
     fig.colorbar(im, ax=ax, label="stolen (tokens)")
     fig.tight_layout()
     fig.savefig(path, format="png")
@@ -303,30 +339,40 @@ def _pct(x: float | None) -> str:
 
 
 def leaderboard(doc: dict[str, Any]) -> list[Table]:
+    """The cells (verdicts, stolen, cost, notes; faulted cells say so first) and the defenses ranked by the attacks
+    they held in every seed (a faulted run never holds)."""
     cells = Table(title=f"tournament: {len(doc['attacks'])} attacks x {len(doc['defenses'])} defense settings x "
-                  f"{len(doc['seeds'])} seeds")
-    for col in ("attack", "defense", "red/blue/unk", "stolen mean ± sd", "throughput", "latency Δ s", "notes"):
+                  f"{len(doc['seeds'])} seeds", caption="R/F/B/U: red won / faulted (a plugin was disabled: the "
+                  "run says nothing) / blue won / unknown")
+    for col in ("attack", "defense", "R/F/B/U", "stolen mean ± sd", "throughput", "latency Δ s", "notes"):
         cells.add_column(col, justify="left" if col in ("attack", "defense", "notes") else "right")
     for c in doc["cells"]:
-        n, st, cost = c["counts"], c["stolen"], c["cost"]
-        notes = ", ".join([*(f"broke {k}" for k in c["broken"]),
-                           *([f"{c['false_slashes']} false slashes"] if c["false_slashes"] else []),
-                           *([f"{c['plugin_faults']} plugin faults"] if c["plugin_faults"] else [])])
+        st, cost = c["stolen"], c["cost"]
+        first = c.get("first_fault")
+        faulted = [f"[magenta]{faulted_text(c)}[/] ({c['plugin_faults']} plugin faults"
+                   + (f"; first: {escape(first['summary'])})" if first else ")")] if faulted_text(c) else []
+        notes = ", ".join([*faulted, *(f"broke {k}" for k in c["broken"]),
+                           *([f"{c['false_slashes']} false slashes"] if c["false_slashes"] else [])])
         lat = cost["latency_diff"]
         stolen = "-" if st["mean"] is None else f"{st['mean']:.0f} ± {st['sd']:.0f}"
-        cells.add_row(c["attack"], c["defense"], f"{n['red_won']}/{n['blue_won']}/{n['unknown']}", stolen,
+        counts = "/".join(str(c["counts"].get(v, 0)) for v in VERDICTS)
+        cells.add_row(c["attack"], c["defense"], f"[magenta]{counts} faulted[/]" if faulted else counts, stolen,
                       _pct(cost["throughput_ratio"]), "-" if lat is None else f"{lat:+.2f}", notes)
-    ranks = Table(title="defenses ranked: attacks held to zero stolen in every seed")
-    for col in ("defense", "attacks stopped", "total stolen", "mean throughput"):
+    ranks = Table(title="defenses ranked: attacks held in every seed (nothing stolen, nothing broken, no plugin "
+                  "fault)")
+    for col in ("defense", "attacks stopped", "faulted", "total stolen", "throughput"):
         ranks.add_column(col, justify="left" if col == "defense" else "right")
     rows = []
     for d in doc["defenses"]:
         mine = [c for c in doc["cells"] if c["defense"] == d]
-        stopped = sum(1 for c in mine if c["stolen"]["max"] == 0 and not c["broken"])
+        stopped = sum(1 for c in mine if c.get("held"))
+        faulted_cells = sum(1 for c in mine if c.get("faulted_runs"))
         total = round(sum((c["stolen"]["mean"] or 0) * len(c["seeds"]) for c in mine))
-        rows.append((d, stopped, total, _mean(c["cost"]["throughput_ratio"] for c in mine)))
-    for d, stopped, total, tp in sorted(rows, key=lambda r: (-r[1], r[2], r[0])):
-        ranks.add_row(d, f"{stopped}/{len(doc['attacks'])}", str(total), _pct(tp))
+        rows.append((d, stopped, faulted_cells, total, _mean(c["cost"]["throughput_ratio"] for c in mine)))
+    # a defense whose plugin faulted ranks below one that did not, whatever was (not) stolen meanwhile
+    for d, stopped, faulted_cells, total, tp in sorted(rows, key=lambda r: (-r[1], r[2], r[3], r[0])):
+        ranks.add_row(d, f"{stopped}/{len(doc['attacks'])}",
+                      f"[magenta]{faulted_cells}[/]" if faulted_cells else "0", str(total), _pct(tp))
     return [cells, ranks]
 
 

@@ -3,36 +3,31 @@
 Jepsen-style: each checker returns ``valid``, ``invalid`` or ``unknown`` with the events that show it, and the
 verdict is composed from them. The referee never asks a node anything and never trusts a red node: ledgers and
 chains come from blue validators' states only, deliveries and intents from events recorded by blue nodes only. It
-never raises either: a history it cannot make sense of gives ``unknown`` with the reason. See ``docs/referee.md``.
+never raises either: a history it cannot make sense of gives ``unknown`` with the reason. A plugin that faulted was
+disabled for the rest of the battle, so a run with a fault and no theft is ``faulted``, never a defense success.
+What a run's history is (identities, the canonical chain, faults) is :mod:`arena.referee.history`'s alone. See
+``docs/referee.md``.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
 import math
-import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from arena.referee.outcome import canonical_validator
+from arena.referee.history import KEPT, RELEVANT, History, load_history, load_run
 from arena.referee.outcome import invariants as consensus_invariants
-from arena.runtime.trace import read_trace
 
 Status = Literal["valid", "invalid", "unknown"]
-VerdictName = Literal["red_won", "blue_won", "unknown"]
+VerdictName = Literal["red_won", "blue_won", "faulted", "unknown"]
+#: Every verdict, the worst for the defense first.
+VERDICTS: tuple[VerdictName, ...] = ("red_won", "faulted", "blue_won", "unknown")
 
 STOLEN_KINDS = ("double_spend", "forgery", "channel_fraud", "minting")
 SAFETY = ("supply", "no_negative_balance", "finalized_prefix_agreement", "legitimate_leaders")
-#: Events the checkers read; everything else (packets, drops) is counted and skipped, so a huge trace stays cheap.
-RELEVANT = frozenset({
-    "genesis", "intent", "delivery", "propose", "finalized", "equivocation", "evidence", "plugin", "plugin_fault",
-    "channel_signed", "channel_settled", "tx_rejected", "partition", "heal", "crash", "restart",
-})
 #: An honest validator refused the intent because the honest sender itself broke a rule: not a liveness failure.
 SENDER_FAULTS = frozenset({"overdraft", "zero_amount", "self_transfer", "bad_amount", "unknown_kind"})
 EVIDENCE_LIMIT = 50  # evidence items kept per check
@@ -53,7 +48,8 @@ class Check:
 
 @dataclass
 class Verdict:
-    """The judgement of one run; :meth:`as_result` is what goes into ``result.json``."""
+    """The judgement of one run; :meth:`as_result` is what goes into ``result.json``, :meth:`from_result` reads it
+    back (``faults``: every plugin fault, as :attr:`History.faults` has them)."""
 
     verdict: VerdictName
     reason: str
@@ -65,6 +61,25 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     latency: dict[str, Any] = field(default_factory=lambda: _latency_stats([], None))
     sybil_spend: int = 0
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    evidence_count: int | None = None  # None: len(evidence); read back from a result.json that kept only a part
+
+    @property
+    def evidence_total(self) -> int:
+        """How many attack evidence events the run had (``evidence`` may keep only the first ones)."""
+        return len(self.evidence) if self.evidence_count is None else self.evidence_count
+
+    @property
+    def broken(self) -> list[str]:
+        """The invariants the referee found broken."""
+        return sorted(k for k, v in self.invariants.items() if isinstance(v, dict) and v.get("ok") is False)
+
+    @property
+    def held(self) -> bool:
+        """The defense held in this run: nothing stolen, no invariant broken, and no plugin faulted (a disabled
+        plugin proves nothing). What a tournament ranks defenses by."""
+        return self.verdict not in ("red_won", "faulted") and self.stolen == 0 and not self.broken \
+            and not self.faults
 
     def as_result(self) -> dict[str, Any]:
         return {
@@ -75,186 +90,46 @@ class Verdict:
             "honest_loss": self.honest_loss,
             "invariants": self.invariants,
             "evidence": self.evidence[:RESULT_EVIDENCE_LIMIT],
-            "evidence_count": len(self.evidence),
+            "evidence_count": self.evidence_total,
             "checks": [asdict(c) for c in self.checks],
             "latency": self.latency,
             "sybil_spend": self.sybil_spend,
             "red_net_gain": self.stolen - self.sybil_spend,
+            "plugin_faults": self.faults,
         }
 
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> Verdict | None:
+        """The verdict a ``result.json`` holds (None: it has none, e.g. a protocol without a referee). Tolerant of
+        results written before a field existed."""
+        if "verdict" not in result:
+            return None
 
-# ================================================ the history ====================================================
-class History:
-    """What the checkers read, derived once from (header, events, states); every view is a pure function of them.
+        def dicts(key: str) -> list[dict[str, Any]]:
+            value = result.get(key)
+            return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
 
-    Node identity comes from the ``genesis`` event (names, teams, roles, accounts); a state or event counts as
-    honest only if the genesis event says its node is blue.
-    """
-
-    def __init__(self, header: dict[str, Any], events: Iterable[dict[str, Any]], states: Sequence[dict[str, Any]]
-                 ) -> None:
-        self.header = header
-        self.counts: Counter[str] = Counter()
-        self.events: list[dict[str, Any]] = []
-        self.last_t = 0.0
-        self.sybil_spend = 0  # the price of the red team's extra identities (scenario teams.red.budget.sybil_cost)
-        genesis: dict[str, Any] = {}
-        for ev in events:
-            kind = ev.get("ev", "")
-            self.counts[kind] += 1
-            t = ev.get("t")
-            if isinstance(t, (int, float)):
-                self.last_t = max(self.last_t, float(t))
-            if kind == "genesis":
-                _merge_genesis(genesis, ev)
-            elif kind == "identity":
-                self.sybil_spend += int(ev.get("cost", 0) or 0)
-            elif kind in RELEVANT:
-                self.events.append(ev)
-        self.has_genesis = bool(genesis)
-        self.genesis = genesis
-        self.teams: dict[str, str] = dict(genesis.get("teams", {}))
-        self.roles: dict[str, str] = dict(genesis.get("roles", {}))
-        self.accounts: dict[str, str] = dict(genesis.get("accounts", {}))
-        self.stakes: dict[str, int] = {k: int(v) for k, v in genesis.get("stakes", {}).items()}
-        self.balances: dict[str, int] = {k: int(v) for k, v in genesis.get("balances", {}).items()}
-        self.reward = int(genesis.get("reward", 0) or 0)
-        self.acct_team = {acct: self.teams.get(name, "") for name, acct in self.accounts.items()}
-        self.acct_name = {acct: name for name, acct in self.accounts.items()}
-        self.index_name = {i: name for name in self.roles if (i := _index_of(name, self.roles[name])) is not None}
-        # never trust a red node: only states the genesis event (and the state itself) put on the blue team
-        self.states = [s for s in states if s.get("team") == "blue" and self.teams.get(s.get("name", "")) == "blue"]
-        self.validators = [s for s in self.states if s.get("role") == "validator"]
-
-    # -- identity ------------------------------------------------------------------------------------------------
-    def node_name(self, ev: dict[str, Any]) -> str:
-        """The name of the node that recorded ``ev`` ("" when the trace does not say)."""
-        node = ev.get("node")
-        return self.index_name.get(node, "") if isinstance(node, int) else ""
-
-    def node_team(self, ev: dict[str, Any]) -> str:
-        return self.teams.get(self.node_name(ev), "")
-
-    def node_role(self, ev: dict[str, Any]) -> str:
-        return self.roles.get(self.node_name(ev), "")
-
-    def red_side(self, acct: str) -> bool:
-        """A red node's account, or one no node has (a Sybil identity)."""
-        return self.acct_team.get(acct) != "blue"
-
-    @cached_property
-    def blue_accounts(self) -> set[str]:
-        return {a for a, team in self.acct_team.items() if team == "blue"}
-
-    @cached_property
-    def red_nodes(self) -> list[str]:
-        return sorted(n for n, team in self.teams.items() if team == "red")
-
-    def of(self, kind: str, team: str | None = "blue", role: str | None = None) -> list[dict[str, Any]]:
-        """Events of ``kind`` recorded by nodes of ``team`` (None: any; "!blue": not blue) and ``role``."""
-        out = []
-        for ev in self.events:
-            if ev.get("ev") != kind:
-                continue
-            ev_team = self.node_team(ev)
-            if (team == "!blue" and ev_team == "blue") or (team not in (None, "!blue") and ev_team != team):
-                continue
-            if role is not None and self.node_role(ev) != role:
-                continue
-            out.append(ev)
-        return out
-
-    # -- the canonical outcome -----------------------------------------------------------------------------------
-    @cached_property
-    def canon(self) -> dict[str, Any] | None:
-        return canonical_validator(self.validators, self.stakes) if self.validators else None
-
-    @property
-    def has_chain(self) -> bool:
-        """False in day-1 mode (ledgers without blocks) and when there is no honest validator."""
-        return self.canon is not None and isinstance(self.canon.get("chain"), list)
-
-    @cached_property
-    def chain(self) -> list[dict[str, Any]]:
-        return list(self.canon.get("chain", [])) if self.has_chain and self.canon else []
-
-    @cached_property
-    def chain_txs(self) -> dict[str, tuple[int, dict[str, Any]]]:
-        """tx id -> (height of its block, the tx) for every transaction of the canonical finalised chain."""
-        out: dict[str, tuple[int, dict[str, Any]]] = {}
-        for block in self.chain:
-            for tx in block.get("txs", []):
-                out[tx["id"]] = (int(block["height"]), tx)
-        return out
-
-    @cached_property
-    def blue_intents(self) -> list[dict[str, Any]]:
-        """Honest intents: recorded by a blue node, paying from a blue account."""
-        return [ev for ev in self.of("intent") if ev.get("sender") in self.blue_accounts]
-
-    @cached_property
-    def attack_evidence(self) -> list[dict[str, Any]]:
-        return self.of("evidence", team="!blue")
-
-    @cached_property
-    def max_delay(self) -> float | None:
-        referee = self.header.get("referee")
-        value = self.genesis.get("max_delay", self.header.get("max_delay"))
-        if value is None and isinstance(referee, dict):
-            value = referee.get("max_delay")
-        return float(value) if value is not None else None
-
-    @cached_property
-    def end_time(self) -> float:
-        value = self.genesis.get("duration", self.header.get("duration"))
-        return float(value) if value is not None else self.last_t
-
-    def finalized_at(self, height: int) -> float | None:
-        """When a blue validator first finalised ``height`` or above."""
-        times, tops = self._finality_curve
-        i = bisect.bisect_left(tops, height)
-        return times[i] if i < len(times) else None
-
-    @cached_property
-    def _finality_curve(self) -> tuple[list[float], list[int]]:
-        times: list[float] = []
-        tops: list[int] = []
-        for ev in sorted(self.of("finalized", role="validator"), key=lambda e: float(e.get("t", 0.0))):
-            h = int(ev.get("height", 0))
-            if not tops or h > tops[-1]:
-                times.append(float(ev.get("t", 0.0)))
-                tops.append(h)
-        return times, tops
-
-    def red_plugins(self) -> bool | None:
-        """Whether red plugins were attached (red plugin events, or a plugin list in genesis/header); None: unknown."""
-        if self.header.get("red_enabled") is False:
-            return False
-        if self.of("plugin", team="red") or self.of("plugin_fault", team="red") or self.attack_evidence:
-            return True
-        listed = self.genesis.get("plugins", self.header.get("plugins"))
-        if isinstance(listed, dict):
-            if "red" in listed and isinstance(listed["red"], list):
-                return bool(listed["red"])
-            return any(v for name, v in listed.items() if self.teams.get(name) == "red")
-        return None
+        by_kind = result.get("stolen_by_kind")
+        checks = [Check(str(c.get("name", "?")), cast(Status, str(c.get("status", "unknown"))),
+                        str(c.get("detail", "")), [e for e in c.get("evidence") or [] if isinstance(e, dict)],
+                        _int(c.get("stolen")), _int(c.get("honest_loss"))) for c in dicts("checks")]
+        evidence = dicts("evidence")
+        return cls(cast(VerdictName, str(result["verdict"])), str(result.get("verdict_reason", "")),
+                   _int(result.get("stolen")),
+                   {k: _int(v) for k, v in by_kind.items()} if isinstance(by_kind, dict)
+                   else dict.fromkeys(STOLEN_KINDS, 0),
+                   _int(result.get("honest_loss")),
+                   {str(k): v for k, v in (result.get("invariants") or {}).items() if isinstance(v, dict)},
+                   evidence, checks, dict(result.get("latency") or _latency_stats([], None)),
+                   _int(result.get("sybil_spend")), dicts("plugin_faults"),
+                   _int(result.get("evidence_count"), len(evidence)))
 
 
-def _merge_genesis(into: dict[str, Any], ev: dict[str, Any]) -> None:
-    """Live battles record one genesis per machine: the first value of each field wins, name tables are joined."""
-    for key, value in ev.items():
-        if key in ("t", "ev"):
-            continue
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            into[key] = {**value, **into[key]}
-        else:
-            into.setdefault(key, value)
-
-
-def _index_of(name: str, role: str) -> int | None:
-    """``validator3`` -> 3 (node names are role + index)."""
-    rest = name[len(role):] if name.startswith(role) else (m.group(0) if (m := re.search(r"\d+$", name)) else "")
-    return int(rest) if rest.isdigit() else None
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _status(bad: bool) -> Status:
@@ -439,8 +314,29 @@ def check_attack_fired(h: History) -> Check:
     return Check("attack_fired", "unknown", "no evidence event was recorded")
 
 
+def describe_fault(f: Mapping[str, Any]) -> str:
+    """``red plugin double_spend faulted in arena_tick at attacks/double_spend.py:41 (KeyError: 'nope')``."""
+    team = f"{f['team']} " if f.get("team") else ""
+    where = f.get("where") or []
+    at = f" at {where[-1]}" if where else ""
+    error = f" ({f['error']})" if f.get("error") else ""
+    return f"{team}plugin {f.get('plugin', '?')} faulted in {f.get('hook', '?')}{at}{error}"
+
+
+def check_plugin_faults(h: History) -> Check:
+    """Plugins the hook caller disabled mid-battle (raised, bad return or mutation, over budget): each is a battle
+    that did not run as written, whichever team's plugin it was."""
+    faults = h.faults
+    if not faults:
+        return Check("plugin_faults", "valid", "no plugin faulted")
+    kinds = Counter(f"{f['team'] or '?'} {f['kind']}" for f in faults)
+    return Check("plugin_faults", "invalid", f"{len(faults)} plugin faults (" + ", ".join(
+        f"{k} x{c}" for k, c in sorted(kinds.items())) + "); first: " + describe_fault(faults[0]),
+        faults[:EVIDENCE_LIMIT])
+
+
 CHECKERS = (check_double_spend, check_forgery, check_channel_fraud, check_minting, check_legitimate_leaders,
-            check_liveness, check_attack_fired)
+            check_liveness, check_attack_fired, check_plugin_faults)
 
 
 # ================================================ composition ====================================================
@@ -461,10 +357,25 @@ def _invariant(check: Check) -> dict[str, Any]:
     return {"ok": ok, "detail": check.detail}
 
 
+def _faults_note(faults: list[dict[str, Any]]) -> str:
+    more = f" +{len(faults) - 1} more" if len(faults) > 1 else ""
+    return describe_fault(faults[0]) + more
+
+
 def judge(header: dict[str, Any], events: Iterable[dict[str, Any]], states: list[dict[str, Any]]) -> Verdict:
     """The verdict of a run from its trace header, events and final states. Never raises."""
     try:
         return _judge(History(header, events, states))
+    except Exception as exc:  # a referee that cannot decide says so
+        return Verdict("unknown", f"referee error: {type(exc).__name__}: {exc}")
+
+
+def judge_history(h: History) -> Verdict:
+    """The verdict of a run's history (one :func:`load_history` serves the referee and the report). Never raises."""
+    if not h.has_trace:
+        return Verdict("unknown", "referee error: " + "; ".join(h.problems or ["no trace.jsonl"]))
+    try:
+        return _judge(h)
     except Exception as exc:  # a referee that cannot decide says so
         return Verdict("unknown", f"referee error: {type(exc).__name__}: {exc}")
 
@@ -484,15 +395,28 @@ def _judge(h: History) -> Verdict:
     else:
         latency = _latency_stats([], None)
     broken = [k for k in (*SAFETY, "liveness") if invariants[k]["ok"] is False]
+    faults = h.faults
     verdict: VerdictName = "unknown"
-    if stolen > 0 or broken:
+    if h.problems:  # a cut trace or an unreadable state could hide a theft or fake a chain: no judgement
+        reason = "cannot decide: the run's files are damaged: " + "; ".join(h.problems)
+        if stolen or broken:
+            reason += f" (the checks found {stolen} stolen" + (f", broken: {', '.join(broken)}" if broken else "") \
+                + ")"
+        if faults:
+            reason += "; " + _faults_note(faults)
+    elif stolen > 0 or broken:
         verdict = "red_won"
         parts = []
         if stolen:
             parts.append(f"stolen {stolen} (" + ", ".join(f"{k} {v}" for k, v in by_kind.items() if v) + ")")
         if broken:
             parts.append("invariants broken: " + ", ".join(broken))
+        if faults:
+            parts.append(f"{len(faults)} plugin faults (first: {describe_fault(faults[0])})")
         reason = "; ".join(parts)
+    elif faults:
+        verdict = "faulted"
+        reason = f"{_faults_note(faults)}; it was disabled, so this battle says nothing about the defense"
     elif not h.has_genesis:
         reason = "cannot decide: no genesis event in the trace"
     elif h.red_nodes and h.header.get("red_enabled") is False:
@@ -511,54 +435,17 @@ def _judge(h: History) -> Verdict:
         reason = f"the attack fired ({len(h.attack_evidence)} evidence events), nothing was stolen and the safety " \
                  "invariants hold"
     return Verdict(verdict, reason, stolen, by_kind, honest_loss, invariants, list(h.attack_evidence),
-                   list(checks.values()), latency, h.sybil_spend)
-
-
-# ================================================ run directories ================================================
-def _read_dir(path: Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]], list[dict[str, Any]]]:
-    trace = path / "trace.jsonl"
-    if not trace.is_file():
-        raise FileNotFoundError(f"no trace.jsonl in {path}")
-    header, events = read_trace(trace)
-    states_dir = path / "states"
-    states = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(states_dir.glob("*.json"))] \
-        if states_dir.is_dir() else []
-    return header, events, states
-
-
-def load_run(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]
-                                                                                | Iterator[dict[str, Any]],
-                                                                                list[dict[str, Any]]]:
-    """Header, events and states of a run directory, merged with the directories of other machines (live battles).
-
-    States: the first blue state of each name wins, red states are left out. Events: sorted by (time, directory,
-    line); the header is the first directory's.
-    """
-    header, events, states = _read_dir(Path(path))
-    if not extra_dirs:
-        return header, events, states
-    merged_states: dict[str, dict[str, Any]] = {}
-    streams: list[Iterable[dict[str, Any]]] = [events]
-    for extra in extra_dirs:
-        _, more_events, more_states = _read_dir(Path(extra))
-        streams.append(more_events)
-        states.extend(more_states)
-    for s in states:
-        if s.get("team") == "blue":
-            merged_states.setdefault(str(s.get("name")), s)
-    keyed = [(float(ev.get("t", 0.0)), d, n, ev) for d, stream in enumerate(streams) for n, ev in enumerate(stream)
-             if ev.get("ev") in RELEVANT]
-    keyed.sort(key=lambda k: k[:3])
-    return header, [k[3] for k in keyed], list(merged_states.values())
+                   list(checks.values()), latency, h.sybil_spend, faults)
 
 
 def judge_run_dir(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> Verdict:
     """Judge a run directory (``trace.jsonl`` + ``states/``), optionally merged with other machines'. Never raises."""
     try:
-        header, events, states = load_run(path, extra_dirs)
+        h = load_history(path, extra_dirs)
     except Exception as exc:
         return Verdict("unknown", f"referee error: {type(exc).__name__}: {exc}")
-    return judge(header, events, states)
+    return judge_history(h)
 
 
-__all__ = ["CHECKERS", "STOLEN_KINDS", "Check", "History", "Verdict", "judge", "judge_run_dir", "load_run"]
+__all__ = ["CHECKERS", "KEPT", "RELEVANT", "STOLEN_KINDS", "VERDICTS", "Check", "History", "Verdict",
+           "describe_fault", "judge", "judge_history", "judge_run_dir", "load_history", "load_run"]

@@ -62,10 +62,10 @@ def validators_agree(states: list[dict[str, Any]]) -> bool:
 
 def named(ledger: dict[str, dict[str, int]], names: dict[str, str], field: str = "balance") -> dict[str, int]:
     rows = {names.get(acct, acct): row.get(field, 0) for acct, row in ledger.items()}
-    return dict(sorted(rows.items(), key=lambda kv: _natural(kv[0])))
+    return dict(sorted(rows.items(), key=lambda kv: natural_key(kv[0])))
 
 
-def _natural(name: str) -> tuple[str, int]:
+def natural_key(name: str) -> tuple[str, int]:
     """validator2 before validator10."""
     head = name.rstrip("0123456789")
     tail = name[len(head):]
