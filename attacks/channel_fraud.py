@@ -44,9 +44,13 @@ class ChannelFraud(Plugin):
 
     @hookimpl
     def arena_channel_close(self, node: NodeContext, channel: Any, states: list[Any]) -> Any | None:
-        ours = "balance_a" if channel.side == "a" else "balance_b"
-        best = max(states, key=lambda st: (getattr(st, ours), -st.seq))
-        gain = getattr(best, ours) - getattr(channel, ours)
+        a_side = channel.side == "a"
+
+        def ours(st: Any) -> int:
+            return int(st.balance_a if a_side else st.balance_b)
+
+        best = max(states, key=lambda st: (ours(st), -st.seq))
+        gain = ours(best) - ours(channel)
         if gain <= 0:
             return None  # nothing to win on this one: close it honestly
         self.node.evidence("channel_fraud", f"force-closed channel {channel.channel_id.hex()[:8]} on state {best.seq} "
