@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 from arena.plugin_host.registry import PluginError, default_registry
+from arena.referee.checkers import describe_fault
+from arena.scenario.checks import check_scenario
 from arena.scenario.model import Scenario, load_scenario, scenario_from_dict, scenario_from_text
 from arena.scenario.yamlsource import ScenarioError
 from arena.sim.runner import run_battle
@@ -70,9 +72,15 @@ def _where(result: dict[str, Any]) -> str:
 
 
 def expectation_failures(result: dict[str, Any], verdict: str | None = None, stolen: int | None = None,
-                         min_stolen: int | None = None) -> list[str]:
-    """What does not match (empty if all does), one readable line each."""
+                         min_stolen: int | None = None, allow_faults: bool = True) -> list[str]:
+    """What does not match (empty if all does), one readable line each. With ``allow_faults=False`` (a scenario's
+    ``expect:`` unless it says ``allow_faults: true``) any plugin fault fails it: a battle whose plugin crashed
+    proves nothing about the defense."""
     out = []
+    faults = result.get("plugin_faults") or []
+    if not allow_faults and faults:
+        out.append(f"{len(faults)} plugin fault(s), first: {describe_fault(faults[0])} (set expect.allow_faults "
+                   "to accept faults)")
     if verdict is not None and result.get("verdict") != verdict:
         out.append(f"verdict: expected {verdict!r}, got {result.get('verdict')!r} ({result.get('verdict_reason')})")
     got = int(result.get("stolen", 0))
@@ -84,7 +92,7 @@ def expectation_failures(result: dict[str, Any], verdict: str | None = None, sto
 
 
 def assert_verdict(result: dict[str, Any], verdict: str) -> None:
-    """The referee's verdict is ``verdict`` (``red_won``, ``blue_won`` or ``unknown``)."""
+    """The referee's verdict is ``verdict`` (``red_won``, ``blue_won``, ``faulted`` or ``unknown``)."""
     if "verdict" not in result:
         raise AssertionError("the result has no verdict (was the battle run with an out_dir?)")
     if result["verdict"] != verdict:
@@ -177,9 +185,10 @@ class ScenarioItem(pytest.Item):
         if expect is None:
             raise ScenarioExpectationError("the scenario has no 'expect:' key")
         plugins = [str(p) for p in self.config.getini("arena_plugins")]
+        check_scenario(scenario, self.path, default_registry(plugins))
         result = run_scenario(scenario, self._run_dir(), plugins=plugins)
         self.user_properties.append(("run_dir", result["run_dir"]))
-        problems = expectation_failures(result, expect.verdict, expect.stolen, expect.min_stolen)
+        problems = expectation_failures(result, expect.verdict, expect.stolen, expect.min_stolen, expect.allow_faults)
         if problems:
             raise ScenarioExpectationError("\n".join([*problems, f"run dir: {result['run_dir']}"]))
 

@@ -1,8 +1,10 @@
 """The small interface an honest node is given by whoever runs it (the simulator or a live process).
 
 The node never learns which backend it runs on: it asks ``env`` for the time, for randomness, to record events,
-and to call plugin hooks. ``hooks`` is duck-typed (``has``/``call``/``first``) so that ``honest`` does not depend
-on ``arena``.
+and to call plugin hooks through ``env.hooks``. :class:`NodeHooks` is the typed face of the arena's hook caller as
+honest code sees it (the hooks honest code calls; ``honest`` does not depend on ``arena``, and a test keeps the
+two in step). The caller applies the red switch, contains plugin faults and checks every answer, so honest code
+gets back only answers of the declared types.
 """
 
 from __future__ import annotations
@@ -10,27 +12,100 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from honest.chain import Head
+    from honest.channels import ChannelCloseSeen, ChannelView
+    from honest.messages import InMessage, OutMessage, PaymentStatus, PeerInfo
+    from honest.schema import Block, ChannelState, Tx, Vote
 
 
-class Hooks(Protocol):
+class NodeHooks(Protocol):
+    """The hooks honest code calls (each is ``arena_<name>`` in ``arena/plugin_api/hookspecs.py``)."""
+
     def has(self, name: str) -> bool: ...
 
-    def call(self, name: str, **kwargs: Any) -> list[Any]: ...
+    def genesis(self, stakes: dict[bytes, int], balances: dict[bytes, int]) -> None: ...
 
-    def first(self, name: str, **kwargs: Any) -> Any: ...
+    def outgoing_message(self, message: OutMessage) -> None: ...
+
+    def incoming_message(self, message: InMessage) -> None: ...
+
+    def validate_transfer(self, tx: Tx) -> list[str]: ...
+
+    def validate_block(self, block: Block) -> list[str]: ...
+
+    def propose_block(self, block: Block) -> Block | Literal["withhold"] | None: ...
+
+    def cast_vote(self, vote: Vote) -> Vote | Literal["withhold"] | None: ...
+
+    def fork_choice(self, heads: list[Head]) -> bytes | None: ...
+
+    def payment_confirmed(self, payment: PaymentStatus) -> bool | None: ...
+
+    def admit_peer(self, peer: PeerInfo, peers: list[PeerInfo]) -> list[str]: ...
+
+    def choose_eviction(self, peers: list[PeerInfo], newcomer: PeerInfo) -> PeerInfo | None: ...
+
+    def select_peers(self, purpose: str, peers: list[PeerInfo]) -> list[PeerInfo] | None: ...
+
+    def channel_sign_update(self, state: ChannelState) -> list[str]: ...
+
+    def channel_close(self, channel: ChannelView, states: list[ChannelState]) -> ChannelState | None: ...
+
+    def channel_close_seen(self, channel: ChannelView, close: ChannelCloseSeen) -> None: ...
 
 
 class NoHooks:
-    """For a node run without any plugin."""
+    """For a node run without any plugin: nothing is implemented, every answer is the default."""
 
     def has(self, name: str) -> bool:
         return False
 
-    def call(self, name: str, **kwargs: Any) -> list[Any]:
+    def genesis(self, stakes: dict[bytes, int], balances: dict[bytes, int]) -> None:
+        return None
+
+    def outgoing_message(self, message: OutMessage) -> None:
+        return None
+
+    def incoming_message(self, message: InMessage) -> None:
+        return None
+
+    def validate_transfer(self, tx: Tx) -> list[str]:
         return []
 
-    def first(self, name: str, **kwargs: Any) -> Any:
+    def validate_block(self, block: Block) -> list[str]:
+        return []
+
+    def propose_block(self, block: Block) -> Block | Literal["withhold"] | None:
+        return None
+
+    def cast_vote(self, vote: Vote) -> Vote | Literal["withhold"] | None:
+        return None
+
+    def fork_choice(self, heads: list[Head]) -> bytes | None:
+        return None
+
+    def payment_confirmed(self, payment: PaymentStatus) -> bool | None:
+        return None
+
+    def admit_peer(self, peer: PeerInfo, peers: list[PeerInfo]) -> list[str]:
+        return []
+
+    def choose_eviction(self, peers: list[PeerInfo], newcomer: PeerInfo) -> PeerInfo | None:
+        return None
+
+    def select_peers(self, purpose: str, peers: list[PeerInfo]) -> list[PeerInfo] | None:
+        return None
+
+    def channel_sign_update(self, state: ChannelState) -> list[str]:
+        return []
+
+    def channel_close(self, channel: ChannelView, states: list[ChannelState]) -> ChannelState | None:
+        return None
+
+    def channel_close_seen(self, channel: ChannelView, close: ChannelCloseSeen) -> None:
         return None
 
 
@@ -42,18 +117,11 @@ class NodeEnv:
     clock: Callable[[], float] = lambda: 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     record: Callable[..., None] = lambda ev, **f: None
-    hooks: Hooks = field(default_factory=NoHooks)
-    plugin_context: Any = None  # what hooks receive as ``node``
-    hooks_active: Callable[[], bool] = lambda: True  # False during the settle period for red nodes
+    hooks: NodeHooks = field(default_factory=NoHooks)
 
     def now(self) -> float:
         return self.clock()
 
     def has_hook(self, name: str) -> bool:
-        return self.hooks.has(name) and self.hooks_active()
-
-    def call(self, name: str, **kwargs: Any) -> list[Any]:
-        return self.hooks.call(name, node=self.plugin_context, **kwargs)
-
-    def first(self, name: str, **kwargs: Any) -> Any:
-        return self.hooks.first(name, node=self.plugin_context, **kwargs)
+        """A cheap test for hot paths: some enabled plugin implements ``name`` and may act now."""
+        return self.hooks.has(name)

@@ -81,7 +81,7 @@ class GossipLayer:
         items, self._queue, self._queued_bytes = self._queue, [], 0
         peers = self.targets()
         if self.node.env.has_hook("arena_select_peers"):
-            chosen = self.node.env.first("arena_select_peers", purpose="gossip", peers=peers)
+            chosen = self.node.env.hooks.select_peers(purpose="gossip", peers=peers)
             if chosen is not None:
                 peers = list(chosen)
         elif self.fanout and len(peers) > self.fanout:

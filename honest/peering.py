@@ -57,7 +57,7 @@ class PeerTable:
             return True
         info = PeerInfo(key, address, role, now, now)
         if node.env.has_hook("arena_admit_peer"):
-            vetoes = node.env.call("arena_admit_peer", peer=info, peers=self.ordered())
+            vetoes = node.env.hooks.admit_peer(peer=info, peers=self.ordered())
             if vetoes:
                 self.refused += 1
                 node.count_drop("peer_refused")
@@ -67,7 +67,7 @@ class PeerTable:
             victim = None
             candidates = [p for p in self.ordered() if p.public_key != key and not self.protected(p.public_key)]
             if node.env.has_hook("arena_choose_eviction"):
-                victim = node.env.first("arena_choose_eviction", peers=candidates, newcomer=info)
+                victim = node.env.hooks.choose_eviction(peers=candidates, newcomer=info)
             if victim is None or victim.public_key not in self.peers:
                 victim = node.env.rng.choice(candidates)
             del self.peers[victim.public_key]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ipv8.keyvault.crypto import default_eccrypto
@@ -89,7 +90,8 @@ def verify(public_key_bin: bytes, data: bytes, signature: bytes) -> bool:
 
 
 class Frozen(VariablePayload):
-    """A payload whose fields cannot be reassigned once set: a received message is evidence, not a scratchpad."""
+    """A payload whose fields cannot be reassigned once set, and whose lists are tuples: a received message is
+    evidence, not a scratchpad, and one decoded object may be seen by several nodes' code."""
 
     msg_id: ClassVar[int] = 0
     format_list: ClassVar[list[Any]]
@@ -98,7 +100,7 @@ class Frozen(VariablePayload):
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.{name} is immutable; build a new one")
-        object.__setattr__(self, name, value)
+        object.__setattr__(self, name, tuple(value) if type(value) is list else value)
 
     def to_bytes(self) -> bytes:
         return bytes(default_serializer.pack_serializable(self))
@@ -186,18 +188,19 @@ class Block(Frozen):
     format_list = [BlockHeader, [Tx]]
     names = ["header", "txs"]
     header: BlockHeader
-    txs: list[Tx]
+    txs: tuple[Tx, ...]  # a list given to the constructor is stored as a tuple (see Frozen)
 
     @property
     def block_hash(self) -> bytes:
         return self.header.block_hash
 
     @staticmethod
-    def tx_root_of(txs: list[Tx]) -> bytes:
+    def tx_root_of(txs: Sequence[Tx]) -> bytes:
         return sha256(b"".join(t.tx_id for t in txs))
 
     @classmethod
-    def create(cls, key: PrivateKey, height: int, slot: int, parent: bytes, txs: list[Tx], state_root: bytes) -> Block:
+    def create(cls, key: PrivateKey, height: int, slot: int, parent: bytes, txs: Sequence[Tx],
+               state_root: bytes) -> Block:
         pk = public_key_of(key)
         unsigned = BlockHeader(height, slot, parent, pk, cls.tx_root_of(txs), state_root, b"")
         header = BlockHeader(height, slot, parent, pk, unsigned.tx_root, state_root, sign(key, unsigned.canonical()))

@@ -42,7 +42,7 @@ def checked(payload_cls: type[Any]) -> Callable[[Handler], Callable[[Any, Addres
             key = bytes(auth.public_key_bin)
             if self.env.has_hook("arena_incoming_message"):
                 msg = InMessage(kind, payload, source_address, key)
-                self.env.call("arena_incoming_message", message=msg)
+                self.env.hooks.incoming_message(message=msg)
                 if msg.drop:
                     self.count_drop("plugin", kind)
                     return

@@ -81,7 +81,7 @@ def test_valid_block_applies_fees_reward_and_updates_head() -> None:
     t1 = pay(0, 1, amount=100, fee=3)
     h = extend(t, G, [t1])
     block = t.block(h)
-    assert block is not None and block.txs == [t1]
+    assert block is not None and block.txs == (t1,)
     proposer = block.header.proposer
     st = t.state(h)
     assert st is not None
@@ -98,7 +98,7 @@ def test_build_skips_txs_that_do_not_apply_and_respects_the_limit() -> None:
     good, replay, later = pay(0, 1), pay(0, 1), pay(1, 1)
     overdraft = pay(2, 1, amount=5000)
     block = t.build(leader_key(t, G, 1), G, 1, [good, replay, overdraft, later, pay(1, 2)])
-    assert block.txs == [good, later]
+    assert block.txs == (good, later)
     assert t.add(block, 1) is None
 
 
@@ -134,7 +134,7 @@ def test_custom_tx_verifier_is_used() -> None:
     t = BlockTree(genesis, reward=1, max_block_txs=5, verify_tx=lambda tx: tx.amount != 13)
     k = leader_key(t, G, 1)
     good = t.build(k, G, 1, [pay(0, 1, amount=13)])
-    assert good.txs == []  # build skips what the verifier refuses
+    assert good.txs == ()  # build skips what the verifier refuses
     assert t.validate(Block.create(k, 1, 1, G, [pay(0, 1, amount=13)], bytes(32)), 1) == "bad_tx_signature"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from arena.runtime.keys import node_key
 from honest.channels import ChannelManager
 from honest.config import NodeConfig
-from honest.env import NodeEnv
+from honest.env import NodeEnv, NoHooks
 from honest.messages import Address, PeerInfo
 from honest.schema import (
     MESSAGES,
@@ -32,19 +32,14 @@ HANDLERS = {60: "on_propose", 61: "on_accept", 62: "on_update", 63: "on_update_a
 Filter = Callable[["Party", Address, Frozen], Frozen | None]
 
 
-class Hooks:
-    def __init__(self, **impls: Callable[..., Any]) -> None:
-        self.impls = impls
+class Veto(NoHooks):
+    """A hook caller whose one plugin refuses every channel update."""
 
     def has(self, name: str) -> bool:
-        return name in self.impls
+        return name == "arena_channel_sign_update"
 
-    def call(self, name: str, **kwargs: Any) -> list[Any]:
-        res = self.impls[name](**kwargs)
-        return [] if res is None else [res]
-
-    def first(self, name: str, **kwargs: Any) -> Any:
-        return self.impls[name](**kwargs)
+    def channel_sign_update(self, state: ChannelState) -> list[str]:
+        return ["not today"]
 
 
 class Net:
@@ -101,7 +96,7 @@ class Net:
 class Party:
     role = "light"
 
-    def __init__(self, net: Net, index: int, hooks: Hooks | None = None, **cfg: Any) -> None:
+    def __init__(self, net: Net, index: int, hooks: NoHooks | None = None, **cfg: Any) -> None:
         self.net = net
         self.key = node_key(7, index)
         self.public_key = bytes(self.key.pub().key_to_bin())
@@ -206,7 +201,7 @@ def replace_sig(st: ChannelState, **sigs: bytes) -> ChannelState:
 
 def test_a_veto_refuses_to_countersign() -> None:
     net = Net()
-    a, b = Party(net, 0), Party(net, 1, hooks=Hooks(arena_channel_sign_update=lambda state, node: "not today"))
+    a, b = Party(net, 0), Party(net, 1, hooks=Veto())
     cid = connect([a, b], 0, 1, 1000)
     a.channels.pay_channel(cid, 100)
     net.run(2.0)

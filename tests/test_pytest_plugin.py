@@ -88,3 +88,40 @@ def test_arena_battle_fixture(arena_battle: ArenaBattle) -> None:
                                        "liveness": {"ok": None, "detail": "undecided"}}}
     with pytest.raises(AssertionError, match="supply: minted from nowhere"):
         assert_invariants(broken)
+
+
+FAULTY_TICK = """\
+from __future__ import annotations
+
+from arena import NodeContext, Plugin, hookimpl
+
+
+class Broken(Plugin):
+    \"\"\"An attack that crashes on its first tick.\"\"\"
+
+    name = "broken"
+    team = "red"
+
+    @hookimpl
+    def arena_tick(self, node: NodeContext, now: float) -> None:
+        raise KeyError("nope")
+"""
+
+
+def test_expect_fails_when_a_plugin_faulted_unless_faults_are_allowed(pytester: pytest.Pytester) -> None:
+    """A crashed attack must not pass for a defense that works: ``expect: {verdict: blue_won}`` and even
+    ``expect: {verdict: faulted}`` fail on a fault unless ``allow_faults: true``."""
+    pytester.makeini("[pytest]\narena_plugins = broken.py\n")
+    (pytester.path / "broken.py").write_text(FAULTY_TICK)
+    scenarios = pytester.mkdir("scenarios")
+    red = SMALL.replace("light_nodes: 2", "light_nodes: [{{}}, {{team: red, plugins: [{{name: broken}}]}}]")
+    (scenarios / "strict.yaml").write_text(red.format(name="strict") + "expect: {verdict: faulted}\n")
+    (scenarios / "lenient.yaml").write_text(red.format(name="lenient")
+                                           + "expect: {verdict: faulted, allow_faults: true}\n")
+    result = pytester.runpytest(*_plugin_args(), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "scenario strict.yaml did not meet its expectations" in out
+    assert "plugin fault(s), first: red plugin broken faulted in arena_tick at" in out
+    raise_line = FAULTY_TICK.splitlines().index("        raise KeyError(\"nope\")") + 1
+    assert f"broken.py:{raise_line}" in out

@@ -21,6 +21,7 @@ from arena.cli.errors import EXIT_CRASH, EXIT_OK, EXIT_RED_WON, UserError, conso
 from arena.cli.errors import user_errors as _user_errors
 from arena.plugin_host.registry import default_registry
 from arena.runtime.trace import first_difference
+from arena.scenario.checks import check_scenario
 from arena.scenario.model import Scenario, load_scenario
 from arena.scenario.yamlsource import parse_param
 from arena.sim.loop import SimulationError
@@ -114,6 +115,7 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
     with user_errors():
         sc = load(scenario, params)
         registry = default_registry(plugins)
+        check_scenario(sc, scenario, registry)
         target = Path(out_dir) if out_dir else default_out_dir(sc)
         with progress_bar(sc.duration, not (quiet or as_json)) as prog:
             outcome = run_battle(sc, seed=seed, out_dir=target, registry=registry, progress=prog,
@@ -191,6 +193,17 @@ def open_in_browser(path: Path) -> None:
             pass
 
 
+FAULT_ROWS = 5
+
+
+def fault_line(fault: dict[str, Any]) -> str:
+    """One plugin fault in words: who, where (file:line in the plugin's own code), what."""
+    where = (fault.get("where") or [""])[-1]
+    node = fault.get("node_name") or fault.get("node", "?")
+    return (f"{fault.get('team', '?')} plugin {fault.get('plugin', '?')} on {node}, {fault.get('hook', '?')}"
+            + (f" at {where}" if where else "") + f" ({fault.get('kind', 'exception')}): {fault.get('error', '')}")
+
+
 def summary_tables(result: dict[str, Any]) -> list[Table]:
     """The outcome at a glance: verdict, what was stolen, invariants, throughput, network."""
     tables = []
@@ -199,7 +212,7 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
     t.add_column("value", overflow="fold")
     rows: list[tuple[str, str]] = []
     if "verdict" in result:
-        colour = {"red_won": "red", "blue_won": "blue"}.get(str(result["verdict"]), "white")
+        colour = {"red_won": "red", "blue_won": "blue", "faulted": "magenta"}.get(str(result["verdict"]), "white")
         rows.append(("verdict", f"[bold {colour}]{escape(str(result['verdict']))}[/]"))
         reason = str(result.get("verdict_reason", ""))
         if not (reason.startswith("stolen") and ";" not in reason):  # else the stolen row says it
@@ -215,9 +228,10 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
         marks = {True: "[green]ok[/]", False: "[bold red]BROKEN[/]", None: "[dim]unknown[/]"}
         rows.append(("invariants", "  ".join(f"{k} {marks.get(v.get('ok'), '?')}" for k, v in invariants.items()
                                              if isinstance(v, dict))))
-    if result.get("plugin_faults"):
-        faults = result["plugin_faults"]
-        rows.append(("plugin faults", f"[bold red]{len(faults)}[/] (first: {escape(str(faults[0]))})"))
+    for i, fault in enumerate((result.get("plugin_faults") or [])[:FAULT_ROWS]):
+        rows.append(("plugin fault" if i == 0 else "", escape(fault_line(fault))))
+    if len(result.get("plugin_faults") or []) > FAULT_ROWS:
+        rows.append(("", f"... and {len(result['plugin_faults']) - FAULT_ROWS} more (result.json: plugin_faults)"))
     if "finalized_height" in result:
         rows.append(("finalised / head height", f"{result['finalized_height']} / {result.get('head_height', '?')}"))
     latency = result.get("latency") or {}

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ipv8.keyvault.keys import PrivateKey
 
-from arena.plugin_api.adversary import Contact
+from arena.plugin_api.adversary import Contact, Identity
+from honest.messages import InMessage
 from honest.schema import account_of
 
 if TYPE_CHECKING:
@@ -111,10 +112,10 @@ class LiveAdversaryHost:
         self._node.emit("sybil_endpoint", node=self.index, name=name, address=f"{ep.address[0]}:{ep.address[1]}")
         return ep
 
-    def call_hook(self, hook: str, **kwargs: Any) -> None:
-        hooks = self._node.hooks
-        if hooks.has(hook):
-            hooks.call(hook, node=self._node.context, **kwargs)
+    def identity_message(self, identity: Identity, message: InMessage) -> None:
+        plugins = self._node.plugins
+        if plugins is not None:
+            plugins.caller.identity_message(identity, message)
 
     def close(self) -> None:
         for ep in self.endpoints:

@@ -28,23 +28,25 @@ from ipv8.peerdiscovery.network import Network
 from arena.live.adversary import LiveAdversaryHost
 from arena.live.endpoint import GuardSettings, LiveEndpoint, own_udp_sockets
 from arena.live.plan import Address, BattlePlan
-from arena.plugin_api.adversary import Adversary, TeamBudget, Wallet
+from arena.plugin_api.adversary import TeamBudget
 from arena.plugin_api.base import NodeContext
-from arena.plugin_api.packet import Packet
-from arena.plugin_host.registry import NodeHooks, Registry, default_registry, no_hooks, register_plugins
+from arena.plugin_host.faults import Fault
+from arena.plugin_host.registry import Registry, default_registry
 from arena.protocols.honest import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
+from arena.runtime.assembly import NodePlugins, assemble_plugins, plugin_uses, wire_transport
 from arena.runtime.keys import node_key
 from arena.runtime.rng import stream
 from arena.runtime.trace import Trace
 from arena.scenario.yamlsource import ScenarioError
 from arena.sim.runner import package_versions
 from honest.channels import ChannelStore
-from honest.env import NodeEnv
+from honest.env import NodeEnv, NodeHooks, NoHooks
 from honest.ledger import LedgerStore, MemoryStore, SqliteStore
 from honest.node import HonestNode, HonestSettings
 from honest.schema import account_of
 
 log = logging.getLogger("arena.live")
+NO_HOOKS = NoHooks()
 STATS_INTERVAL = 1.0
 
 
@@ -148,11 +150,12 @@ class LiveNode:
         guard = spec.guard
         if plan.scenario.network.link.mtu < guard.max_packet:  # the scenario's MTU bounds packets, as in the sim
             guard = replace(guard, max_packet=plan.scenario.network.link.mtu)
+        self.max_packet = guard.max_packet
         self.endpoint = LiveEndpoint(host, port, guard, allow_non_loopback=spec.allow_non_loopback)
         self.account = account_of(plan.public_keys[index])
         self.context = NodeContext(index, self.role, self.team, proc.clock, self.emit,
                                    stream(plan.seed, f"plugin:{index}"), self.account.hex())
-        self.hooks: NodeHooks = no_hooks()
+        self.plugins: NodePlugins | None = None
         self.community: HonestNode | None = None
         self.store: LedgerStore = SqliteStore(self.dir / "ledger.sqlite") if self.role == "validator" \
             else MemoryStore()
@@ -163,10 +166,15 @@ class LiveNode:
     def emit(self, ev: str, **fields: Any) -> None:
         self.trace.emit(max(0.0, self.proc.clock()), ev, **fields)
 
-    def on_fault(self, plugin: str, hook: str, exc: BaseException) -> None:
-        fault = {"node": self.index, "plugin": plugin, "hook": hook, "error": f"{type(exc).__name__}: {exc}"}
-        self.faults.append(fault)
-        self.emit("plugin_fault", **fault)
+    @property
+    def hooks(self) -> NodeHooks:
+        """What honest code calls: the node's hook caller, or a no-op one when it runs no plugin."""
+        return self.plugins.caller if self.plugins is not None else NO_HOOKS
+
+    def on_fault(self, fault: Fault) -> None:
+        record = fault.as_dict()
+        self.faults.append(record)
+        self.emit("plugin_fault", **{k: v for k, v in record.items() if k != "t"})
 
     def on_error(self, exc: BaseException) -> None:
         """A handler raised on a packet: recorded (first few with the error), the node goes on."""
@@ -235,32 +243,19 @@ class LiveProcess:
 
     # -- building --------------------------------------------------------------------------------------------------
     def _attach_plugins(self, node: LiveNode) -> None:
-        teams = self.sc.teams
-        spec = self.sc.roles()[node.index][1]
-        if node.team == "red" and not self.spec.red_enabled:
-            return
-        team = teams.red if node.team == "red" else teams.blue
-        uses = [(u.name, u.params) for u in [*team.plugins, *spec.plugins]]
-        uses += [(name, {}) for name in self.spec.extra_plugins if name not in {u[0] for u in uses}]
+        """Assemble the node's plugins (:mod:`arena.runtime.assembly`, as the simulator does)."""
+        uses = plugin_uses(self.sc, node.index, self.spec.red_enabled, self.spec.extra_plugins)
         if not uses:
             return
         registry = self.registry = self.registry or default_registry(self.spec.plugin_files)
-        hooks = NodeHooks(on_fault=node.on_fault)
-        node.host = LiveAdversaryHost(self.plan, node, node.key, self.clock,
-                                      (lambda: self.red_active) if node.team == "red" else (lambda: True))
-        if node.team == "red":
-            node.context.adversary = Adversary(node.host, self.red_budget)
-        register_plugins(hooks, registry, uses, node.context, node.team, node.name)
-        node.hooks = hooks
-        if hooks.has("arena_outgoing_packet"):
-            node.endpoint.outgoing = lambda pkt: self._packet_hook(node, "arena_outgoing_packet", pkt)
-        if hooks.has("arena_incoming_packet"):
-            node.endpoint.incoming = lambda pkt: self._packet_hook(node, "arena_incoming_packet", pkt)
-
-    def _packet_hook(self, node: LiveNode, hook: str, pkt: Packet) -> None:
-        if node.team == "red" and not self.red_active:
-            return
-        node.hooks.call(hook, node=node.context, packet=pkt)
+        red_active = (lambda: self.red_active) if node.team == "red" else (lambda: True)
+        node.host = LiveAdversaryHost(self.plan, node, node.key, self.clock, red_active)
+        node.plugins = assemble_plugins(
+            registry=registry, uses=uses, base=node.context, name=node.name, seed=self.plan.seed, host=node.host,
+            red_budget=self.red_budget if node.team == "red" else None, red_active=red_active,
+            record_fault=node.on_fault, mtu=node.max_packet)
+        if node.plugins is not None:
+            wire_transport(node.endpoint, node.plugins.caller)
 
     def _blocked(self, src: Address, dst: Address) -> str | None:
         """Topology and partitions of the scenario, between nodes of the plan (unknown addresses pass)."""
@@ -280,9 +275,7 @@ class LiveProcess:
         sc, plan = self.sc, self.plan
         g = self._genesis
         env = NodeEnv(index=node.index, role=node.role, team=node.team, clock=self.clock,
-                      rng=stream(plan.seed, f"node:{node.index}"), record=node.emit, hooks=node.hooks,
-                      plugin_context=node.context,
-                      hooks_active=(lambda: self.red_active) if node.team == "red" else (lambda: True))
+                      rng=stream(plan.seed, f"node:{node.index}"), record=node.emit, hooks=node.hooks)
         settings = HonestSettings(
             my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,
             env=env, config=node_config(sc, plan.price(node.index)), genesis_balances=g.balances,
@@ -373,8 +366,8 @@ class LiveProcess:
         sc, plan = self.sc, self.plan
         plugins = plan.plugin_names(self.spec.red_enabled)
         for node in self.nodes:
-            if node.hooks.instances:
-                plugins[node.name] = [p.name for p in node.hooks.instances]
+            if node.plugins is not None:
+                plugins[node.name] = [p.name for p in node.plugins.caller.instances]
         for node in self.nodes:
             if node.trace.appended:
                 c = node.community
@@ -395,19 +388,15 @@ class LiveProcess:
             assert node.community is not None
             node.community.start()
         for node in self.nodes:
-            if node.hooks.has("arena_node_start"):
-                node.hooks.call("arena_node_start", node=node.context)
-            if node.context.adversary is not None and node.hooks.has("arena_adversary_ready"):
-                node.hooks.call("arena_adversary_ready", node=node.context, adversary=node.context.adversary)
-            if node.host is not None and node.hooks.has("arena_wallet_ready"):
-                node.hooks.call("arena_wallet_ready", node=node.context, wallet=Wallet(node.host))
+            if node.plugins is not None:
+                node.plugins.start()
         mine = {n.index: n for n in self.nodes}
         for item in workload_schedule(self.sc, stream(self.plan.seed, "workload")):
             if item.payer in mine and item.t > now:
                 self.call_at(item.t, self._work, mine[item.payer], item)
         tick = self.sc.tick
         for node in self.nodes:
-            if node.hooks.has("arena_tick"):
+            if node.plugins is not None and node.plugins.caller.implements("arena_tick"):
                 self.call_at(tick * (int(now // tick) + 1), self._tick, node)
         for ev in sorted(self.sc.events, key=lambda e: e.at):
             if ev.at < now:
@@ -443,8 +432,8 @@ class LiveProcess:
         now = self.clock()
         if now >= self.sc.duration:
             return
-        if node.team != "red" or self.red_active:
-            node.hooks.call("arena_tick", node=node.context, now=now)
+        if node.plugins is not None:  # the caller applies the red switch
+            node.plugins.caller.tick(now)
         tick = self.sc.tick
         self.call_at(tick * (int(now // tick) + 1), self._tick, node)
 
@@ -469,8 +458,8 @@ class LiveProcess:
 
     async def finish(self) -> list[dict[str, Any]]:
         for node in self.nodes:
-            if node.hooks.has("arena_node_stop"):
-                node.hooks.call("arena_node_stop", node=node.context)
+            if node.plugins is not None:
+                node.plugins.caller.node_stop()
         for node in self.nodes:
             c = node.community
             if c is None:

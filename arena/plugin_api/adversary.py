@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 Address = tuple[str, int]
 ROLE_CODE = {"validator": 0, "light": 1, "merchant": 2}
+MAX_RAW = 65507  # the largest UDP payload: no backend sends more in one packet
 
 
 def work_of(public_key: bytes) -> int:
@@ -121,8 +122,8 @@ class AdversaryHost(Protocol):
         """A new endpoint at this node's host (same IP, another port); ``receive(source, data)`` per packet."""
         ...
 
-    def call_hook(self, hook: str, **kwargs: Any) -> None:
-        """Call a hook of this node's plugins (``node=`` is added), in the node's context, faults contained."""
+    def identity_message(self, identity: Identity, message: InMessage) -> None:
+        """Hand a message for one of our identities to this node's plugins (``arena_identity_message``)."""
         ...
 
 
@@ -174,9 +175,13 @@ class Wallet:
 
 
 class Adversary:
-    def __init__(self, host: AdversaryHost, budget: TeamBudget) -> None:
+    """The capability of one red node (``arena_adversary_ready``). ``meter`` counts every packet it sends against
+    the sending plugin's bounds; a send that would break them is not made."""
+
+    def __init__(self, host: AdversaryHost, budget: TeamBudget, meter: Callable[[int], bool] | None = None) -> None:
         self._host = host
         self._budget = budget
+        self._meter = meter
         self.me = Identity(host.name, host.key)
         self.identities: list[Identity] = []
         self._nonces: dict[bytes, int] = {}
@@ -254,8 +259,7 @@ class Adversary:
             if sent is None or self.now() - sent > 15.0:
                 self.send(src, Announce(self._endpoints[identity.account][1], self.address_of(identity)), identity)
             return
-        self._host.call_hook("arena_identity_message", identity=identity,
-                             message=InMessage(cls.__name__, payload, src, sender))
+        self._host.identity_message(identity, InMessage(cls.__name__, payload, src, sender))
 
     # -- what is public --------------------------------------------------------------------------------------------
     def contacts(self, role: str | None = None) -> list[Contact]:
@@ -305,6 +309,13 @@ class Adversary:
 
     def send_raw(self, address: Address, data: bytes, identity: Identity | None = None) -> None:
         """Send bytes as they are (a packet captured earlier, say), from our address or an identity's endpoint."""
+        if type(data) is not bytes or len(data) > MAX_RAW:
+            raise TypeError(f"send_raw needs bytes of at most {MAX_RAW} bytes, not {type(data).__name__}")
+        if not (type(address) is tuple and len(address) == 2 and type(address[0]) is str
+                and type(address[1]) is int and 0 < address[1] < 65536):
+            raise TypeError(f"an address is a (host: str, port: int) tuple, not {address!r:.60}")
+        if self._meter is not None and not self._meter(len(data)):
+            return
         found = self._endpoints.get(identity.account) if identity is not None else None
         if found is not None:
             found[0].send(address, data)

@@ -7,7 +7,7 @@ veto hooks collect every answer (any reason rejects). ``docs/plugins.md`` docume
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from arena.plugin_api.base import hookspec
 
@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from arena.plugin_api.adversary import Adversary, Identity, Wallet
     from arena.plugin_api.base import NodeContext
     from arena.plugin_api.packet import Packet
+    from honest.chain import Head
+    from honest.channels import ChannelCloseSeen, ChannelView
+    from honest.messages import InMessage, OutMessage, PaymentStatus, PeerInfo
+    from honest.schema import Block, ChannelState, Tx, Vote
 
 
 # -- lifecycle --------------------------------------------------------------------------------------------------
@@ -49,8 +53,8 @@ def arena_genesis(node: NodeContext, stakes: dict[bytes, int], balances: dict[by
 
 
 @hookspec
-def arena_identity_message(node: NodeContext, identity: Identity, message: Any) -> None:
-    """Red plugins only: a message (an ``InMessage``) reached one of this node's Sybil endpoints. Pings and
+def arena_identity_message(node: NodeContext, identity: Identity, message: InMessage) -> None:
+    """Red plugins only: a message reached one of this node's Sybil endpoints. Pings and
     announces are answered for you; answer anything else with ``adversary.send(..., identity=identity)``."""
 
 
@@ -68,78 +72,78 @@ def arena_incoming_packet(node: NodeContext, packet: Packet) -> None:
 
 # -- protocol messages ------------------------------------------------------------------------------------------
 @hookspec
-def arena_outgoing_message(node: NodeContext, message: Any) -> None:
+def arena_outgoing_message(node: NodeContext, message: OutMessage) -> None:
     """A schema message is about to be sent (an :class:`~arena.messages.OutMessage`): inspect ``message.payload``,
     replace it, set ``message.drop``, ``message.delay`` or ``message.copies``."""
 
 
 @hookspec
-def arena_incoming_message(node: NodeContext, message: Any) -> None:
+def arena_incoming_message(node: NodeContext, message: InMessage) -> None:
     """A schema message was decoded and authenticated (an :class:`~arena.messages.InMessage`); set
     ``message.drop`` to ignore it. ``message.sender`` is the sender's public key."""
 
 
 # -- ledger and consensus ---------------------------------------------------------------------------------------
 @hookspec
-def arena_validate_transfer(node: NodeContext, tx: Any) -> str | None:
+def arena_validate_transfer(node: NodeContext, tx: Tx) -> str | None:
     """Extra validation of a transaction the node is about to accept; return a reason to reject it."""
 
 
 @hookspec
-def arena_validate_block(node: NodeContext, block: Any) -> str | None:
+def arena_validate_block(node: NodeContext, block: Block) -> str | None:
     """Extra validation of a block the node is about to accept; return a reason to reject it."""
 
 
 @hookspec(firstresult=True)
-def arena_propose_block(node: NodeContext, block: Any) -> Any | Literal["withhold"] | None:
+def arena_propose_block(node: NodeContext, block: Block) -> Block | Literal["withhold"] | None:
     """The node is leader and built ``block``. Return a replacement block (re-signed by the node for you),
     ``"withhold"`` to publish nothing, or None to publish it as built."""
 
 
 @hookspec(firstresult=True)
-def arena_cast_vote(node: NodeContext, vote: Any) -> Any | Literal["withhold"] | None:
+def arena_cast_vote(node: NodeContext, vote: Vote) -> Vote | Literal["withhold"] | None:
     """The node is about to vote for a block. Return another vote, ``"withhold"``, or None."""
 
 
 @hookspec(firstresult=True)
-def arena_fork_choice(node: NodeContext, heads: list[Any]) -> bytes | None:
+def arena_fork_choice(node: NodeContext, heads: list[Head]) -> bytes | None:
     """Choose the head among candidate tips (each a ``Head`` with hash, height, weight); None keeps the rule."""
 
 
 @hookspec(firstresult=True)
-def arena_payment_confirmed(node: NodeContext, payment: Any) -> bool | None:
+def arena_payment_confirmed(node: NodeContext, payment: PaymentStatus) -> bool | None:
     """A merchant asks whether ``payment`` (a ``PaymentStatus``) is confirmed enough to deliver goods.
     Return True/False to decide, None to leave it to the node's default policy."""
 
 
 # -- peering ----------------------------------------------------------------------------------------------------
 @hookspec
-def arena_admit_peer(node: NodeContext, peer: Any, peers: list[Any]) -> str | None:
+def arena_admit_peer(node: NodeContext, peer: PeerInfo, peers: list[PeerInfo]) -> str | None:
     """A new peer (``PeerInfo``) wants into the peer table (now ``peers``); return a reason to refuse it."""
 
 
 @hookspec(firstresult=True)
-def arena_choose_eviction(node: NodeContext, peers: list[Any], newcomer: Any) -> Any | None:
+def arena_choose_eviction(node: NodeContext, peers: list[PeerInfo], newcomer: PeerInfo) -> PeerInfo | None:
     """The peer table is full and ``newcomer`` was admitted: return the peer to evict (None: random)."""
 
 
 @hookspec(firstresult=True)
-def arena_select_peers(node: NodeContext, purpose: str, peers: list[Any]) -> list[Any] | None:
+def arena_select_peers(node: NodeContext, purpose: str, peers: list[PeerInfo]) -> list[PeerInfo] | None:
     """Choose which peers to send to for ``purpose`` ("gossip", "query", ...); None keeps the default choice."""
 
 
 # -- payment channels -------------------------------------------------------------------------------------------
 @hookspec
-def arena_channel_sign_update(node: NodeContext, state: Any) -> str | None:
+def arena_channel_sign_update(node: NodeContext, state: ChannelState) -> str | None:
     """About to countersign a channel state update; return a reason to refuse."""
 
 
 @hookspec(firstresult=True)
-def arena_channel_close(node: NodeContext, channel: Any, states: list[Any]) -> Any | None:
+def arena_channel_close(node: NodeContext, channel: ChannelView, states: list[ChannelState]) -> ChannelState | None:
     """The node closes ``channel`` unilaterally; ``states`` are all signed states it holds (oldest first).
     Return the state to publish; None publishes the latest (honest)."""
 
 
 @hookspec
-def arena_channel_close_seen(node: NodeContext, channel: Any, close: Any) -> None:
+def arena_channel_close_seen(node: NodeContext, channel: ChannelView, close: ChannelCloseSeen) -> None:
     """A close of a channel this node (or a client it watches for) is party to appeared on chain."""

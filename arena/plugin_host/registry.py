@@ -1,9 +1,7 @@
-"""Finding plugins and calling them per node, with faults contained.
+"""Finding plugins: the entry-point group ``arena`` and files given with ``--plugin``.
 
-Plugins are found the same way for built-ins and third parties: the entry-point group ``arena`` (the built-in
-attacks and defenses are registered there by this package's own metadata) and files given with ``--plugin``.
-Each node gets a :class:`NodeHooks`: one pluggy manager holding that node's plugin instances. A plugin whose hook
-raises is disabled for the rest of the battle and reported by name; the battle goes on.
+Plugins are found the same way for built-ins and third parties: the built-in attacks and defenses are registered in
+the entry-point group by this package's own metadata. Calling them is :mod:`arena.plugin_host.caller`'s job.
 """
 
 from __future__ import annotations
@@ -11,21 +9,19 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-import pluggy
 
 from arena.plugin_api import hookspecs
-from arena.plugin_api.base import PROJECT, NodeContext, Plugin
+from arena.plugin_api.base import PROJECT, Plugin
 
 HOOK_NAMES: tuple[str, ...] = tuple(
     name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("arena_")
 )
+"""Every hook spec's name (the caller's typed methods are checked against it by a test)."""
 
 
 class PluginError(Exception):
@@ -62,6 +58,9 @@ def load_file(path: str | Path) -> list[type[Plugin]]:
     p = Path(path)
     if not p.is_file():
         raise PluginError(f"--plugin {path}: file not found")
+    from arena.plugin_host.import_check import read_checked_source
+
+    source = read_checked_source(p)  # the plugin rules, checked before any of its code runs ("file:line: why")
     mod_name = f"arena_plugin_{p.stem}"
     spec = importlib.util.spec_from_file_location(mod_name, p)
     if spec is None or spec.loader is None:
@@ -69,7 +68,7 @@ def load_file(path: str | Path) -> list[type[Plugin]]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(p), "exec"), module.__dict__)  # the checked text: not the file again, nor a .pyc
     except Exception as exc:
         raise PluginError(f"--plugin {path}: import failed: {type(exc).__name__}: {exc}") from exc
     found = plugins_in_module(module)
@@ -123,109 +122,8 @@ def default_registry(files: Iterable[str | Path] = ()) -> Registry:
     return reg
 
 
-class NodeHooks:
-    """The plugin instances of one node, called with containment.
-
-    ``has(name)`` is a cheap test so that the honest node's hot paths skip hooks nobody implements.
-    """
-
-    def __init__(self, on_fault: Callable[[str, str, BaseException], None] | None = None) -> None:
-        self.pm = pluggy.PluginManager(PROJECT)
-        self.pm.add_hookspecs(hookspecs)
-        self.instances: list[Plugin] = []
-        self._impl: dict[str, list[Any]] = {}
-        self.disabled: set[str] = set()
-        self.on_fault = on_fault
-
-    def register(self, plugin: Plugin) -> None:
-        self.pm.register(plugin, name=f"{plugin.name}@{id(plugin)}")
-        self.pm.check_pending()
-        self.instances.append(plugin)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self._impl = {}
-        for name in HOOK_NAMES:
-            impls = [i for i in reversed(getattr(self.pm.hook, name).get_hookimpls())
-                     if getattr(i.plugin, "name", "") not in self.disabled]
-            if impls:
-                self._impl[name] = impls
-
-    def has(self, name: str) -> bool:
-        return name in self._impl
-
-    def call(self, name: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation (most recently registered first); collect non-None results."""
-        out: list[Any] = []
-        for impl in self._impl.get(name, ()):
-            res = self._call_impl(name, impl, kwargs)
-            if res is not None:
-                out.append(res)
-        return out
-
-    def first(self, name: str, **kwargs: Any) -> Any:
-        """``firstresult`` semantics: the first non-None answer."""
-        for impl in self._impl.get(name, ()):
-            res = self._call_impl(name, impl, kwargs)
-            if res is not None:
-                return res
-        return None
-
-    def _call_impl(self, name: str, impl: Any, kwargs: dict[str, Any]) -> Any:
-        plugin_name = getattr(impl.plugin, "name", "?")
-        if plugin_name in self.disabled:
-            return None
-        own = getattr(impl.plugin, "node", None)
-        if isinstance(own, NodeContext):
-            kwargs = {**kwargs, "node": own}  # each plugin sees its own context (its name on trace events)
-        try:
-            return impl.function(*[kwargs[a] for a in impl.argnames])
-        except Exception as exc:
-            self.disabled.add(plugin_name)
-            self._refresh()
-            if self.on_fault is not None:
-                self.on_fault(plugin_name, name, exc)
-            return None
-
-
-EMPTY_HOOKS: NodeHooks | None = None
-
-
-def no_hooks() -> NodeHooks:
-    """A shared, empty NodeHooks for nodes without plugins (cheap: ``has`` is always False)."""
-    global EMPTY_HOOKS
-    if EMPTY_HOOKS is None:
-        EMPTY_HOOKS = NodeHooks()
-    return EMPTY_HOOKS
-
-
-def register_plugins(hooks: NodeHooks, registry: Registry, uses: Iterable[tuple[str, dict[str, Any]]],
-                     base: NodeContext, team: str, node_name: str) -> None:
-    """Instantiate the named plugins of one node into ``hooks`` (both backends): each must be of the node's team,
-    and its parameters must satisfy its model; either failure is a scenario error naming the plugin."""
-    from arena.scenario.yamlsource import ScenarioError
-
-    for name, params in uses:
-        info = registry.get(name)
-        if info.team != team:
-            raise ScenarioError(f"plugin {name!r} is a {info.team} plugin but {node_name} is on the {team} team")
-        try:
-            p = info.cls.Params(**params)
-        except Exception as exc:
-            raise ScenarioError(f"plugin {name!r} params: {_short_error(exc)}") from exc
-        hooks.register(info.cls(make_context(base, name), p))
-
-
-def _short_error(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
     """pydantic's message without its boilerplate lines."""
     text = str(exc).strip().splitlines()
     lines = [line.strip() for line in text[1:] if line.strip() and not line.strip().startswith("For further")]
     return "; ".join(lines) or (text[0] if text else type(exc).__name__)
-
-
-def make_context(base: NodeContext, plugin_name: str) -> NodeContext:
-    """A per-plugin copy of a node's context (its own name for trace events)."""
-    ctx = NodeContext(base.index, base.role, base.team, base._clock, base._emit, base.rng, base.account,
-                      base.adversary)
-    ctx.plugin = plugin_name
-    return ctx

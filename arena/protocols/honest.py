@@ -134,7 +134,7 @@ class HonestProtocol(Protocol):
             self.stores[node.index] = MemoryStore()
         self.channel_stores = {node.index: ChannelStore() for node in world.nodes}
         world.emit("genesis", **genesis_fields(
-            sc, g, {n.name: [p.name for p in n.hooks.instances] for n in world.nodes if n.hooks.instances}))
+            sc, g, {n.name: n.plugin_names for n in world.nodes if n.plugin_names}))
         self.channel_plan = ChannelPlan.build(world, self.balances) if sc.channels.enabled else None
 
     def _bootstrap(self, world: World, node: NodeRuntime) -> list[tuple[str, int]]:
@@ -154,8 +154,6 @@ class HonestProtocol(Protocol):
         env = NodeEnv(
             index=node.index, role=node.role, team=node.team, clock=world.loop.time,
             rng=world.streams.get(f"node:{node.index}"), record=world.emit, hooks=node.hooks,
-            plugin_context=node.context,
-            hooks_active=(lambda: world.red_active) if node.team == "red" else (lambda: True),
         )
         settings = HonestSettings(
             my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from arena.plugin_api.adversary import Address, Contact, RawEndpoint
+from arena.plugin_api.adversary import Address, Contact, Identity, RawEndpoint
 from arena.sim.endpoint import SimEndpoint
 from arena.sim.network import SimNetwork
+from honest.messages import InMessage
 from honest.schema import account_of
 
 if TYPE_CHECKING:
@@ -61,10 +62,10 @@ class SimAdversaryHost:
             port += 1
         return SybilEndpoint(network, (ip, port), self._node.index, name, receive)
 
-    def call_hook(self, hook: str, **kwargs: Any) -> None:
-        node = self._node
-        if node.hooks.has(hook):
-            node.endpoint.context.run(lambda: node.hooks.call(hook, node=node.context, **kwargs))
+    def identity_message(self, identity: Identity, message: InMessage) -> None:
+        plugins = self._node.plugins
+        if plugins is not None:
+            self._node.endpoint.context.run(plugins.caller.identity_message, identity, message)
 
 
 class SybilEndpoint(SimEndpoint):

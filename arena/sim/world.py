@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from ipv8.community import Community
 from ipv8.keyvault.keys import PrivateKey
 
-from arena.plugin_api.adversary import Adversary, TeamBudget, Wallet
+from arena.plugin_api.adversary import TeamBudget
 from arena.plugin_api.base import NodeContext
-from arena.plugin_host.registry import NodeHooks, Registry, no_hooks, register_plugins
+from arena.plugin_host.faults import Fault
+from arena.plugin_host.registry import Registry
+from arena.runtime.assembly import NodePlugins, assemble_plugins, plugin_uses, wire_transport
 from arena.runtime.keys import node_key
 from arena.runtime.rng import Streams
 from arena.runtime.topology import build_topology
@@ -30,12 +32,14 @@ from arena.sim.adversary_host import SimAdversaryHost
 from arena.sim.endpoint import SimEndpoint
 from arena.sim.ipv8_patches import VerifyCache, virtual_ipv8
 from arena.sim.loop import SimulationError, VirtualLoop
-from arena.sim.network import Address, LinkSpec, Packet, SimNetwork
+from arena.sim.network import Address, LinkSpec, SimNetwork
+from honest.env import NodeHooks, NoHooks
 
 if TYPE_CHECKING:
     from arena.protocols.base import Protocol
 
 PORT = 7000
+NO_HOOKS = NoHooks()
 
 
 def node_address(index: int) -> Address:
@@ -53,7 +57,7 @@ class NodeRuntime:
     key: PrivateKey
     endpoint: SimEndpoint
     context: NodeContext
-    hooks: NodeHooks
+    plugins: NodePlugins | None = None
     community: Community | None = None
     up: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +65,15 @@ class NodeRuntime:
     @property
     def name(self) -> str:
         return f"{self.role}{self.index}"
+
+    @property
+    def hooks(self) -> NodeHooks:
+        """What honest code calls: the node's hook caller, or a no-op one when it runs no plugin."""
+        return self.plugins.caller if self.plugins is not None else NO_HOOKS
+
+    @property
+    def plugin_names(self) -> list[str]:
+        return [p.name for p in self.plugins.caller.instances] if self.plugins is not None else []
 
 
 class World:
@@ -101,45 +114,27 @@ class World:
         key = node_key(self.seed, index)
         endpoint = SimEndpoint(self.network, node_address(index), index, f"{role}{index}")
         ctx = NodeContext(index, role, team, self.loop.time, self.emit, self.streams.get(f"plugin:{index}"))
-        return NodeRuntime(index, role, team, key, endpoint, ctx, no_hooks())
+        return NodeRuntime(index, role, team, key, endpoint, ctx)
 
     def attach_plugins(self, node: NodeRuntime, uses: list[tuple[str, dict[str, Any]]]) -> None:
-        """Instantiate the named plugins for ``node`` (parameters validated by each plugin's model)."""
-        if not uses:
-            return
-        hooks = NodeHooks(on_fault=lambda plugin, hook, exc: self._plugin_fault(node, plugin, hook, exc))
-        if node.team == "red" and node.context.adversary is None:
-            node.context.adversary = Adversary(SimAdversaryHost(self, node), self.red_budget)
-        register_plugins(hooks, self.registry, uses, node.context, node.team, node.name)
-        node.hooks = hooks
-        self._wire_transport_hooks(node)
+        """Assemble the named plugins for ``node`` (:mod:`arena.runtime.assembly`, as the live backend does)."""
+        node.plugins = assemble_plugins(
+            registry=self.registry, uses=uses, base=node.context, name=node.name, seed=self.seed,
+            host=SimAdversaryHost(self, node), red_budget=self.red_budget if node.team == "red" else None,
+            red_active=lambda: self.red_active and node.up, record_fault=self._plugin_fault,
+            mtu=self.scenario.network.link.mtu)
+        if node.plugins is not None:
+            wire_transport(node.endpoint, node.plugins.caller)
 
     def attach_scenario_plugins(self) -> None:
-        """Team-wide plugins plus each node's own; red plugins only when red is enabled (not in a baseline)."""
-        teams = self.scenario.teams
-        for node, (_, spec) in zip(self.nodes, self.scenario.roles(), strict=True):
-            if node.team == "red" and not self.red_enabled:
-                continue
-            team = teams.red if node.team == "red" else teams.blue
-            uses = [(u.name, u.params) for u in [*team.plugins, *spec.plugins]]
-            self.attach_plugins(node, uses)
+        """Each node's team-wide and own plugins; red plugins only when red is enabled (not in a baseline)."""
+        for node in self.nodes:
+            self.attach_plugins(node, plugin_uses(self.scenario, node.index, self.red_enabled))
 
-    def _wire_transport_hooks(self, node: NodeRuntime) -> None:
-        hooks = node.hooks
-        if hooks.has("arena_outgoing_packet"):
-            node.endpoint.outgoing = lambda pkt: self._packet_hook(node, "arena_outgoing_packet", pkt)
-        if hooks.has("arena_incoming_packet"):
-            node.endpoint.incoming = lambda pkt: self._packet_hook(node, "arena_incoming_packet", pkt)
-
-    def _packet_hook(self, node: NodeRuntime, hook: str, pkt: Packet) -> None:
-        if node.team == "red" and not self.red_active:
-            return
-        node.hooks.call(hook, node=node.context, packet=pkt)
-
-    def _plugin_fault(self, node: NodeRuntime, plugin: str, hook: str, exc: BaseException) -> None:
-        fault = {"node": node.index, "plugin": plugin, "hook": hook, "error": f"{type(exc).__name__}: {exc}"}
-        self.plugin_faults.append(fault)
-        self.emit("plugin_fault", **fault)
+    def _plugin_fault(self, fault: Fault) -> None:
+        record = fault.as_dict()
+        self.plugin_faults.append(record)
+        self.emit("plugin_fault", **{k: v for k, v in record.items() if k != "t"})
 
     # -- running ---------------------------------------------------------------------------------------------------
     @property
@@ -184,15 +179,8 @@ class World:
             self.in_node(node, self._create, node)
         self.protocol.after_start(self)
         for node in self.nodes:
-            if node.hooks.has("arena_node_start"):
-                self.in_node(node, lambda n=node: n.hooks.call("arena_node_start", node=n.context))
-            if node.context.adversary is not None and node.hooks.has("arena_adversary_ready"):
-                self.in_node(node, lambda n=node: n.hooks.call("arena_adversary_ready", node=n.context,
-                                                               adversary=n.context.adversary))
-            if node.hooks.has("arena_wallet_ready"):
-                wallet = Wallet(SimAdversaryHost(self, node))
-                self.in_node(node, lambda n=node, w=wallet: n.hooks.call("arena_wallet_ready", node=n.context,
-                                                                         wallet=w))
+            if node.plugins is not None:
+                self.in_node(node, node.plugins.start)
 
     def _create(self, node: NodeRuntime) -> None:
         node.community = self.protocol.create(self, node)
@@ -217,12 +205,12 @@ class World:
     def _schedule_ticks(self) -> None:
         tick = self.scenario.tick
         for node in self.nodes:
-            if node.hooks.has("arena_tick"):
+            if node.plugins is not None and node.plugins.caller.implements("arena_tick"):
                 self.loop.call_at(tick, self._tick, node, context=node.endpoint.context)
 
     def _tick(self, node: NodeRuntime) -> None:
-        if node.up and (node.team != "red" or self.red_active):
-            node.hooks.call("arena_tick", node=node.context, now=self.loop.time())
+        if node.up and node.plugins is not None:  # the caller applies the red switch
+            node.plugins.caller.tick(self.loop.time())
         self.loop.call_at(self.loop.time() + self.scenario.tick, self._tick, node, context=node.endpoint.context)
 
     def crash(self, index: int) -> None:
@@ -253,8 +241,8 @@ class World:
 
     def _stop(self) -> None:
         for node in self.nodes:
-            if node.up and node.hooks.has("arena_node_stop"):
-                self.in_node(node, lambda n=node: n.hooks.call("arena_node_stop", node=n.context))
+            if node.up and node.plugins is not None:
+                self.in_node(node, node.plugins.caller.node_stop)
 
         async def unload_all() -> None:
             for node in self.nodes:

@@ -1,0 +1,166 @@
+"""Whole battles against a red team that attacks the game itself: every hook raises, exits, answers garbage or
+mutates its arguments, on red and blue nodes alike (``tests/red_plugins/hostile.py``).
+
+Every such battle must end with a verdict (never a crash of the world), name the plugin and a file:line of its own
+code, and exit with a code the plugin did not choose.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from arena.cli.main import main
+from arena.plugin_host.registry import HOOK_NAMES, Registry, default_registry
+from arena.scenario.model import Scenario, scenario_from_dict
+from arena.sim.runner import run_battle
+
+RED_PLUGINS = Path(__file__).parent / "red_plugins"
+sys.path.insert(0, str(RED_PLUGINS))
+import hostile  # noqa: E402
+
+HOSTILE_PATH = str(RED_PLUGINS / "hostile.py")
+MUTABLE_ARGS = {"arena_outgoing_packet", "arena_incoming_packet", "arena_outgoing_message", "arena_incoming_message",
+                "arena_identity_message", "arena_validate_block", "arena_propose_block"}
+VERDICTS = {"red_won", "blue_won", "unknown", "faulted"}
+
+
+def hostile_scenario(hook: str, mode: str, duration: float = 30) -> dict[str, Any]:
+    """Small, but every hook fires: a red validator and a red light node (the hub of a star of channels), blue
+    nodes running the blue twin, a merchant, a peer table small enough to evict."""
+    params = {"hook": hook, "mode": mode}
+    return {
+        "name": f"hostile_{hook}_{mode}", "seed": 3, "duration": duration, "settle": 6,
+        "validators": [{}, {}, {"team": "red"}],
+        "light_nodes": [{"team": "red"}, {}, {}, {}, {}],
+        "merchants": 1,
+        "teams": {"red": {"budget": {"sybils": 2}, "plugins": [{"name": "hostile", "params": params}]},
+                  "blue": {"plugins": [{"name": "hostile_blue", "params": params}]}},
+        "genesis_balance": 1000,
+        "workload": {"rate": 2, "amount": [1, 20], "fee": 1, "purchases": 0.5},
+        "consensus": {"mode": "pos", "slot": 1.0, "block_reward": 10, "finality": "votes"},
+        "peering": {"peer_limit": 3},
+        "network": {"topology": {"kind": "complete"}, "link": {"latency": 0.02, "jitter": 0.01}},
+        "channels": {"enabled": True, "topology": {"kind": "star"}, "total_capacity": 2000, "funding": "dual",
+                     "open_at": 2, "payments": {"rate": 2, "amount": [5, 40], "start": 4, "stop": 20},
+                     "dispute_window": 5},
+    }
+
+
+def registry() -> Registry:
+    reg = default_registry()
+    reg.add(hostile.Hostile, HOSTILE_PATH)
+    reg.add(hostile.HostileBlue, HOSTILE_PATH)
+    return reg
+
+
+def battle(sc: Scenario, out: Path) -> dict[str, Any]:
+    return run_battle(sc, out_dir=out, registry=registry(), report=False).result
+
+
+def assert_named(result: dict[str, Any], hook: str) -> None:
+    faults = [f for f in result["plugin_faults"] if f["hook"] == hook]
+    assert faults, f"no fault recorded for {hook}: {result['plugin_faults']}"
+    for f in faults:
+        assert f["plugin"] in ("hostile", "hostile_blue")
+        path, line = f["where"][-1].rsplit(":", 1)
+        assert path.endswith("red_plugins/hostile.py") and int(line) > 0, f
+    assert result["verdict"] in ("faulted", "red_won"), result["verdict_reason"]
+    if result["verdict"] == "faulted":
+        assert "hostile" in result["verdict_reason"] and "hostile.py:" in result["verdict_reason"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["raise", "exit", "garbage", "mutate"])
+@pytest.mark.parametrize("hook", HOOK_NAMES)
+def test_every_hook_misbehaving_still_ends_in_a_named_verdict(hook: str, mode: str, tmp_path: Path) -> None:
+    result = battle(scenario_from_dict(hostile_scenario(hook, mode)), tmp_path)  # a crash of the world raises here
+    assert result["verdict"] in VERDICTS
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written["verdict"] == result["verdict"]
+    if mode == "mutate" and hook not in MUTABLE_ARGS:
+        # Nothing it is handed can be changed (lists are its own copies, schema objects are frozen): no fault.
+        assert [f for f in result["plugin_faults"] if f["hook"] == hook] == []
+        return
+    assert_named(result, hook)
+
+
+RECURSIVE = """
+from __future__ import annotations
+
+from arena import NodeContext, Plugin, hookimpl
+
+
+def deeper(n: int) -> int:
+    return deeper(n + 1) + 1
+
+
+class Recursive(Plugin):
+    \"\"\"Recurses without end in one hook (allowed by the import check: only running it shows the fault).\"\"\"
+
+    name = "hostile"
+    team = "red"
+
+    @hookimpl
+    def arena_fork_choice(self, node: NodeContext, heads: list) -> bytes | None:
+        return deeper(0)
+"""
+LINE = RECURSIVE.splitlines().index("        return deeper(0)") + 1  # the hook's line
+DEEP = RECURSIVE.splitlines().index("    return deeper(n + 1) + 1") + 1  # where the recursion ran out
+
+
+def test_the_plugin_does_not_choose_the_exit_code(tmp_path: Path) -> None:
+    """A RecursionError in a hook run through the CLI: the battle finishes, the plugin and its line are named,
+    and the exit code is the verdict's (0 for ``faulted``), not the plugin's."""
+    plugin = tmp_path / "recursive.py"
+    plugin.write_text(RECURSIVE)
+    sc = hostile_scenario("arena_fork_choice", "none", duration=20)
+    sc["teams"] = {"red": {"plugins": [{"name": "hostile"}]}}
+    sc_file = tmp_path / "hostile.yaml"
+    sc_file.write_text(yaml.safe_dump(sc))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", str(sc_file), "--plugin", str(plugin), "--out", str(out)])
+    result = json.loads((out / "result.json").read_text())
+    assert result["verdict"] == "faulted", result["verdict_reason"]
+    assert res.exit_code == 0, res.output
+    assert f"recursive.py:{DEEP}" in "".join(res.output.split()), res.output  # table cells fold long paths
+    fault = result["plugin_faults"][0]
+    assert (fault["plugin"], fault["hook"], fault["kind"]) == ("hostile", "arena_fork_choice", "exception")
+    assert fault["where"][0].endswith(f"recursive.py:{LINE}") and fault["where"][-1].endswith(f"recursive.py:{DEEP}")
+    assert "RecursionError" in fault["error"]
+    trace = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()[1:]]
+    assert any(ev.get("ev") == "plugin_fault" and ev.get("hook") == "arena_fork_choice" for ev in trace)
+
+
+def test_a_plugin_file_that_would_exit_is_refused_before_it_runs(tmp_path: Path) -> None:
+    plugin = tmp_path / "exits.py"
+    plugin.write_text(RECURSIVE.replace("return deeper(0)", "raise SystemExit(1)"))
+    sc_file = tmp_path / "hostile.yaml"
+    sc = hostile_scenario("arena_tick", "none", duration=10)
+    sc["teams"] = {"red": {"plugins": [{"name": "hostile"}]}}
+    sc_file.write_text(yaml.safe_dump(sc))
+    res = CliRunner().invoke(main, ["run", str(sc_file), "--plugin", str(plugin), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert f"exits.py:{LINE}" in res.output and "SystemExit" in res.output and len(res.output.splitlines()) == 1
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_a_copies_bomb_is_a_named_fault_not_a_memory_bomb(tmp_path: Path) -> None:
+    result = battle(scenario_from_dict(hostile_scenario("arena_outgoing_packet", "mutate", duration=15)), tmp_path)
+    faults = [f for f in result["plugin_faults"] if f["hook"] == "arena_outgoing_packet"]
+    assert faults and all(f["kind"] == "bad_mutation" and "packet." in f["error"] for f in faults)
+    assert result["messages"]["sent"] < 10**5
+
+
+@pytest.mark.slow
+def test_a_flooding_red_plugin_is_stopped_by_its_packet_budget(tmp_path: Path) -> None:
+    result = battle(scenario_from_dict(hostile_scenario("arena_tick", "flood", duration=15)), tmp_path)
+    faults = [f for f in result["plugin_faults"] if f["plugin"] == "hostile"]
+    assert faults and faults[0]["kind"] == "budget" and "packets" in faults[0]["error"]
+    assert result["verdict"] == "faulted"
