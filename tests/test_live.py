@@ -300,3 +300,60 @@ def test_arena_node_processes_with_a_roster_and_own_key(tmp_path: Path) -> None:
     proposers = {b["proposer"] for s in states for b in s["chain"]}
     assert genesis["accounts"]["validator1"] in proposers, "the node with its own key took part in consensus"
     assert verdict["latency"]["count"] >= 1
+
+
+# ================================================ red plugins are bounded live too ================================
+LIVE_HOSTILE = '''
+from __future__ import annotations
+
+from arena import Adversary, NodeContext, Plugin, hookimpl
+
+
+class Flood(Plugin):
+    """Sends as fast as it can through the adversary capability."""
+
+    name = "live_flood"
+    team = "red"
+
+    @hookimpl
+    def arena_adversary_ready(self, node: NodeContext, adversary: Adversary) -> None:
+        self.adversary = adversary
+
+    @hookimpl
+    def arena_tick(self, node: NodeContext, now: float) -> None:
+        target = self.adversary.validators()[0].address
+        for _ in range(100_000):
+            self.adversary.send_raw(target, b"x" * 500)
+
+
+class Spin(Plugin):
+    """Never returns from its hook."""
+
+    name = "live_spin"
+    team = "red"
+
+    @hookimpl
+    def arena_tick(self, node: NodeContext, now: float) -> None:
+        n = 0
+        while n >= 0:
+            n += 1
+'''
+
+
+def test_a_flooding_or_spinning_red_plugin_is_stopped_and_named_live(tmp_path: Path) -> None:
+    """The same bounds as in the simulator: the flood is cut at its packet budget, the endless hook is interrupted;
+    both are named with their file:line, and the battle still ends with a verdict."""
+    plugin = tmp_path / "live_hostile.py"
+    plugin.write_text(LIVE_HOSTILE)
+    sc = small(light_nodes=[{}, {"team": "red", "plugins": [{"name": "live_flood"}]},
+                            {"team": "red", "plugins": [{"name": "live_spin"}]}])
+    outcome = run_live(sc, tmp_path / "hostile", processes=2, plugin_files=[str(plugin)])
+    r = outcome.result
+    faults = {f["plugin"]: f for f in r["plugin_faults"]}
+    assert set(faults) == {"live_flood", "live_spin"}, r["plugin_faults"]
+    assert faults["live_flood"]["kind"] == "budget" and "packets" in faults["live_flood"]["error"]
+    assert "PluginTimeout" in faults["live_spin"]["error"]
+    for f in faults.values():
+        assert f["where"] and f["where"][-1].split(":")[0].endswith("live_hostile.py")
+    assert r["verdict"] in ("faulted", "red_won")
+    assert r["validators_agree"] is True

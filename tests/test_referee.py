@@ -298,7 +298,7 @@ def test_liveness_with_max_delay() -> None:
 
 
 # ================================================ plugin faults ===================================================
-RED_FAULT = "red plugin double_spend faulted in arena_tick at attacks/double_spend.py:41 (KeyError: 'nope')"
+RED_FAULT = "red plugin double_spend faulted in arena_tick at attacks/double_spend.py:57 (KeyError: 'nope')"
 
 
 def test_red_fault_without_theft_is_faulted_not_blue_won() -> None:
@@ -318,7 +318,7 @@ def test_red_fault_with_theft_is_still_red_won() -> None:
     r.fault()
     v = r.judge()
     assert v.verdict == "red_won" and v.stolen == 30 + PRICE
-    assert "1 plugin faults" in v.reason and "attacks/double_spend.py:41" in v.reason
+    assert "1 plugin faults" in v.reason and "attacks/double_spend.py:57" in v.reason
     r2 = clean_run()
     r2.fault()
     states = r2.states()
@@ -543,7 +543,7 @@ def test_cli_judge_writes_result_and_exit_codes(tmp_path: Path) -> None:
     d3 = write_dir(tmp_path / "faulted", f.header, f.all_events(), f.states())
     res = CliRunner().invoke(judge_cmd, [str(d3)], terminal_width=200)
     assert res.exit_code == 0, res.output  # only red_won exits 1
-    assert "faulted" in res.output and "attacks/double_spend.py:41" in res.output and "KeyError" in res.output
+    assert "faulted" in res.output and "attacks/double_spend.py:57" in res.output and "KeyError" in res.output
     assert json.loads((d3 / "result.json").read_text())["plugin_faults"][0]["hook"] == "arena_tick"
 
     assert CliRunner().invoke(judge_cmd, [str(tmp_path / "nowhere")]).exit_code == 2

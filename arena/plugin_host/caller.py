@@ -28,7 +28,7 @@ from arena.plugin_api import hookspecs
 from arena.plugin_api.base import PROJECT, NodeContext, Plugin
 from arena.plugin_api.packet import Packet
 from arena.plugin_host.budget import BOUNDS, STOPWATCH_OVERDUE, Bounds, Meter, Stopwatch
-from arena.plugin_host.faults import Fault, FaultKind, describe, plugin_frames
+from arena.plugin_host.faults import Fault, FaultKind, describe, plugin_frames, stack_frames
 from arena.plugin_host.registry import HOOK_NAMES
 from arena.plugin_host.validation import (
     RETURNS,
@@ -74,6 +74,7 @@ class _Guard:
         self.file = plugin_file(plugin)
         self.meter = Meter(caller.bounds)
         self.disabled = False
+        self.hook = ""  # the hook being called now (a send over budget is charged to it)
         self.hooks = [n for n in HOOK_NAMES if callable(getattr(plugin, n, None))]
         for hook in self.hooks:
             setattr(self, hook, self._wrap(hook, getattr(plugin, hook)))
@@ -106,6 +107,7 @@ class _Guard:
         snap = packet_snapshot(packet) if isinstance(packet, Packet) else \
             message_snapshot(message) if isinstance(message, (InMessage, OutMessage)) else None
         caller.stack.append(self)
+        self.hook = hook
         STOPWATCH.start(caller.bounds.call_cpu)
         result: Any = None
         fault: tuple[FaultKind, str, BaseException | None] | None = None
@@ -146,7 +148,7 @@ class _Guard:
             return
         self.disabled = True
         caller = self.caller
-        where = plugin_frames(exc, self.file) if exc is not None else []
+        where = plugin_frames(exc, self.file) if exc is not None else stack_frames(self.file)
         if not where and self.file is not None:
             line = _def_line(self.plugin, hook)
             where = [f"{_shown(self.file)}:{line}"] if line else []
@@ -233,7 +235,7 @@ class HookCaller:
             return False  # switched off (the settle period, or node_stop bookkeeping): nothing leaves
         over = guard.meter.charge_send(self.clock(), 1, size)
         if over:
-            guard.fail("adversary.send", "budget", over)
+            guard.fail(guard.hook if self.stack else "adversary.send", "budget", over)
             return False
         return True
 
