@@ -320,3 +320,65 @@ def test_a_payload_of_another_type_is_refused() -> None:
     msg = OutMessage("Ping", Ping(1), ("127.0.0.2", 2), None)
     caller.outgoing_message(msg)
     assert isinstance(msg.payload, Ping) and "Ping" in faults[0].error
+
+
+def _assembled(cls: type[Plugin]) -> tuple[HookCaller, list[Fault], list[tuple[str, dict[str, Any]]]]:
+    """A caller built the way both backends build it (sealed per-plugin contexts, counted trace events)."""
+    from arena.runtime.assembly import plugin_context
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    base = NodeContext(3, "light", "red", lambda: 5.0, lambda ev, **f: events.append((ev, f)), random.Random(1))
+    faults: list[Fault] = []
+    caller = HookCaller(3, "light3", lambda: 5.0, on_fault=faults.append, context=base)
+    caller.register(cls(plugin_context(base, cls.name, 1, caller.charge_event), Params()))
+    return caller, faults, events
+
+
+def test_a_plugin_cannot_rename_itself_or_its_node() -> None:
+    class Impostor(Plugin):
+        name = "impostor"
+        team = "red"
+
+        @hookimpl
+        def arena_tick(self, node: NodeContext, now: float) -> None:
+            node.index = 0
+            node.plugin = "confirmation_depth"
+
+    caller, faults, events = _assembled(Impostor)
+    caller.tick(1.0)
+    assert faults and "read-only" in faults[0].error
+    ctx = caller.guards[0].context
+    assert ctx is not None and (ctx.index, ctx.plugin) == (3, "impostor")
+
+
+@pytest.mark.parametrize("data", [{"ev": "delivery"}, {"t": 0.0}, {"node": 0}, {"blob": "x" * 5000},
+                                  {"obj": object()}])
+def test_trace_events_are_plain_bounded_and_cannot_forge_fields(data: dict[str, Any]) -> None:
+    class Forger(Plugin):
+        name = "forger"
+        team = "red"
+
+        @hookimpl
+        def arena_tick(self, node: NodeContext, now: float) -> None:
+            node.log("fake", **data)
+
+    caller, faults, events = _assembled(Forger)
+    caller.tick(1.0)
+    assert events == [] and faults and faults[0].kind == "exception"
+
+
+def test_a_plugin_that_floods_the_trace_is_stopped() -> None:
+    class Chatty(Plugin):
+        name = "chatty"
+        team = "red"
+
+        @hookimpl
+        def arena_tick(self, node: NodeContext, now: float) -> None:
+            for i in range(10_000):
+                node.log("spam", i=i)
+
+    caller, faults, events = _assembled(Chatty)
+    caller.tick(1.0)
+    assert len(events) == Bounds().events_per_second
+    assert faults and faults[0].kind == "budget" and "trace events" in faults[0].error
+    assert all(ev == "plugin" and f["plugin"] == "chatty" and f["node"] == 3 for ev, f in events)

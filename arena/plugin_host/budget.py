@@ -18,7 +18,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
@@ -32,6 +31,8 @@ class Bounds:
     cpu_per_second: float = 1.0  # seconds spent in hooks per virtual second, on average ...
     cpu_burst: float = 5.0  # ... with this much saved up (the bucket's size; a battle starts with it full)
     call_cpu: float = 5.0  # seconds one hook call may take before it is interrupted
+    events_per_second: int = 200  # trace events (log, evidence) per virtual second
+    event_bytes_per_second: int = 64 * 1024  # their data, as JSON, per virtual second
     max_copies: int = 8  # ``packet.copies`` / ``message.copies`` at most
     max_delay: float = 60.0  # ``packet.delay`` / ``message.delay`` at most (seconds)
 
@@ -44,14 +45,11 @@ class PluginTimeout(BaseException):
     code does not swallow it, and the import check refuses bare ``except:`` and ``except BaseException``)."""
 
 
-class OverBudget(Exception):
-    """A plugin went over one of its bounds; the message says which."""
-
-
 class Meter:
     """One plugin instance's use of its bounds."""
 
-    __slots__ = ("_window", "bounds", "bytes", "cpu_tokens", "last_refill", "packets")
+    __slots__ = ("_event_window", "_window", "bounds", "bytes", "cpu_tokens", "event_bytes", "events", "last_refill",
+                 "packets")
 
     def __init__(self, bounds: Bounds = BOUNDS) -> None:
         self.bounds = bounds
@@ -60,6 +58,23 @@ class Meter:
         self._window = -1
         self.packets = 0
         self.bytes = 0
+        self._event_window = -1
+        self.events = 0
+        self.event_bytes = 0
+
+    def charge_event(self, now: float, size: int) -> str | None:
+        """Count one trace event of ``size`` bytes at virtual time ``now``; the bound broken, or None."""
+        window = int(now)
+        if window != self._event_window:
+            self._event_window, self.events, self.event_bytes = window, 0, 0
+        self.events += 1
+        self.event_bytes += size
+        b = self.bounds
+        if self.events > b.events_per_second:
+            return f"wrote more than {b.events_per_second} trace events in virtual second {window}"
+        if self.event_bytes > b.event_bytes_per_second:
+            return f"wrote more than {b.event_bytes_per_second} bytes of trace events in virtual second {window}"
+        return None
 
     def charge_send(self, now: float, packets: int, size: int) -> str | None:
         """Count ``packets`` sends of ``size`` bytes each at virtual time ``now``; the bound broken, or None."""
@@ -133,19 +148,16 @@ class Stopwatch:
         while self._main.is_alive() and ident is not None:
             time.sleep(0.05)
             if self._running and time.perf_counter() - self._started > self.limit:
-                _ARMED[0] = True
                 signal.pthread_kill(ident, signal.SIGPROF)
 
     def overdue(self) -> bool:
         return self._running and time.perf_counter() - self._started > self.limit
 
 
-_ARMED = [False]
-
-
 def _on_sigprof(signum: int, frame: FrameType | None) -> None:
-    if _ARMED[0] and STOPWATCH_OVERDUE[0] is not None and STOPWATCH_OVERDUE[0]():
+    if STOPWATCH.overdue():
         raise PluginTimeout("hook call ran past its time limit")
 
 
-STOPWATCH_OVERDUE: list[Callable[[], bool] | None] = [None]
+STOPWATCH = Stopwatch()
+"""One per process: nested hook calls (a send that runs transport hooks) are charged to the outermost."""

@@ -27,7 +27,7 @@ import pluggy
 from arena.plugin_api import hookspecs
 from arena.plugin_api.base import PROJECT, NodeContext, Plugin
 from arena.plugin_api.packet import Packet
-from arena.plugin_host.budget import BOUNDS, STOPWATCH_OVERDUE, Bounds, Meter, Stopwatch
+from arena.plugin_host.budget import BOUNDS, STOPWATCH, Bounds, Meter
 from arena.plugin_host.faults import Fault, FaultKind, describe, plugin_frames, stack_frames
 from arena.plugin_host.registry import HOOK_NAMES
 from arena.plugin_host.validation import (
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 
 LIST_ARGS = ("heads", "peers", "states")  # handed to each plugin as its own copy; answers are checked against ours
 ALWAYS = frozenset({"arena_node_stop"})  # bookkeeping hooks red plugins get even when switched off (they cannot send)
-STOPWATCH = Stopwatch()  # one per process: nested calls (a send that runs transport hooks) charge the outermost
-STOPWATCH_OVERDUE[0] = STOPWATCH.overdue
 
 FaultSink = Callable[[Fault], None]
 
@@ -72,6 +70,8 @@ class _Guard:
         self.name = plugin.name
         self.team = plugin.team
         self.file = plugin_file(plugin)
+        own = getattr(plugin, "node", None)  # the plugin's own sealed context, kept even if the plugin rebinds it
+        self.context: NodeContext | None = own if isinstance(own, NodeContext) else caller.context
         self.meter = Meter(caller.bounds)
         self.disabled = False
         self.hook = ""  # the hook being called now (a send over budget is charged to it)
@@ -96,9 +96,8 @@ class _Guard:
             return None
         given = dict(zip(names, args, strict=True))
         kwargs = dict(given)
-        own = getattr(self.plugin, "node", None)
-        if "node" in kwargs and isinstance(own, NodeContext):
-            kwargs["node"] = own
+        if "node" in kwargs and self.context is not None:
+            kwargs["node"] = self.context
         for name in LIST_ARGS:
             if name in kwargs and isinstance(kwargs[name], list):
                 kwargs[name] = list(kwargs[name])
@@ -224,6 +223,17 @@ class HookCaller:
     @property
     def faulted(self) -> list[str]:
         return [g.name for g in self.guards if g.disabled]
+
+    def charge_event(self, size: int) -> bool:
+        """Count one trace event (``node.log``/``node.evidence``) of the plugin acting now against its bounds."""
+        guard = self.stack[-1] if self.stack else None
+        if guard is None:
+            return True
+        over = guard.meter.charge_event(self.clock(), size)
+        if over:
+            guard.fail(guard.hook, "budget", over)
+            return False
+        return True
 
     def charge_send(self, size: int) -> bool:
         """Count one packet of ``size`` bytes against the plugin acting now (the adversary capability's sends);

@@ -65,11 +65,14 @@ class NodePlugins:
             self.caller.wallet_ready(self.wallet)
 
 
-def plugin_context(base: NodeContext, plugin_name: str, seed: int) -> NodeContext:
-    """A plugin's own copy of its node's context: its name on trace events, its own seeded random stream."""
+def plugin_context(base: NodeContext, plugin_name: str, seed: int,
+                   charge: Callable[[int], bool] | None = None) -> NodeContext:
+    """A plugin's own copy of its node's context, sealed: its name on trace events, its own seeded random stream,
+    its trace events counted against its bounds by ``charge``."""
     ctx = NodeContext(base.index, base.role, base.team, base._clock, base._emit,
                       stream(seed, f"plugin:{base.index}:{plugin_name}"), base.account, base.adversary)
     ctx.plugin = plugin_name
+    ctx.seal(charge)
     return ctx
 
 
@@ -100,7 +103,8 @@ def assemble_plugins(*, registry: Registry, uses: list[Use], base: NodeContext, 
             p = info.cls.Params(**params)
         except Exception as exc:
             raise ScenarioError(f"plugin {plugin_name!r} params: {short_error(exc)}") from exc
-        caller.register(info.cls(plugin_context(base, plugin_name, seed), p))
+        caller.register(info.cls(plugin_context(base, plugin_name, seed, caller.charge_event), p))
+    base.seal()
     return NodePlugins(caller, base, adversary, Wallet(host), faults)
 
 
