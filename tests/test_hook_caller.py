@@ -344,7 +344,7 @@ def test_a_plugin_cannot_rename_itself_or_its_node() -> None:
             node.index = 0
             node.plugin = "confirmation_depth"
 
-    caller, faults, events = _assembled(Impostor)
+    caller, faults, _ = _assembled(Impostor)
     caller.tick(1.0)
     assert faults and "read-only" in faults[0].error
     ctx = caller.guards[0].context
