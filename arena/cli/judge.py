@@ -1,6 +1,7 @@
 """``arena judge RUN_DIR``: judge a run again from its directory alone (or a live battle from its machines' dirs).
 
-Exit codes as for ``arena run``: 0 blue won, faulted or no verdict, 1 red won, 2 bad input.
+Exit codes as for ``arena run``: 0 judged, whatever the verdict; 1 the verdict is not the one ``--expect`` names;
+2 bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from arena.cli.errors import EXIT_OK, EXIT_RED_WON
+from arena.cli.errors import VERDICT_CHOICE, exit_for
 from arena.referee.checkers import Verdict, judge_run_dir
 
 _STYLE = {"valid": "green", "invalid": "red", "unknown": "yellow", True: "green", False: "red", None: "yellow"}
@@ -88,12 +89,14 @@ def write_verdict(run_dir: Path, v: Verdict) -> dict[str, Any]:
     return result
 
 
-@click.command("judge")
+@click.command("judge", epilog="Exit codes: 0 the run was judged, whatever the verdict; 1 --expect was given and the "
+               "verdict is another one (one line); 2 bad input.")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--merge", "merge", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Another machine's run directory of the same live battle (repeatable).")
+@click.option("--expect", "expect", type=VERDICT_CHOICE, default=None, help="Exit 1 unless the verdict is this one.")
 @click.pass_context
-def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...]) -> None:
+def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...], expect: str | None) -> None:
     """Judge RUN_DIR again from its trace and final states; write the verdict into its result.json."""
     for d in (run_dir, *merge):
         if not (d / "trace.jsonl").is_file():
@@ -102,11 +105,11 @@ def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...]) -> Non
     out = Console()
     for table in verdict_tables(verdict):
         out.print(table)
-    write_verdict(run_dir, verdict)
+    result = write_verdict(run_dir, verdict)
     faults = f"  plugin faults: {len(verdict.faults)}" if verdict.faults else ""
     out.print(f"verdict: [bold {VERDICT_COLOUR.get(verdict.verdict, 'yellow')}]{verdict.verdict}[/]  stolen: "
               f"{verdict.stolen}{faults}  run: {escape(str(run_dir))}", soft_wrap=True)
-    ctx.exit(EXIT_RED_WON if verdict.verdict == "red_won" else EXIT_OK)
+    ctx.exit(exit_for(result, verdict=expect))
 
 
 __all__ = ["fault_table", "judge_cmd", "verdict_tables", "write_verdict"]

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from arena.cli.errors import EXIT_OK, EXIT_RED_WON, console
+from arena.cli.errors import EXIT_CODES_HELP, VERDICT_CHOICE, console, exit_for
 from arena.cli.errors import user_errors as _user_errors
 from arena.cli.judge import verdict_tables
 from arena.live.coordinator import LiveError, run_live
@@ -24,6 +24,7 @@ from arena.live.endpoint import GuardSettings, is_loopback, loopback_only
 from arena.live.plan import LOOPBACK, Address, BattlePlan, load_roster, parse_address
 from arena.live.process import LiveProcess, ProcessSpec, load_or_create_key
 from arena.plugin_host.registry import default_registry, load_file
+from arena.scenario.checks import check_scenario
 from arena.scenario.model import Scenario, load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import default_out_dir
@@ -60,7 +61,7 @@ def _guard(peer_rate: float | None, send_rate: float | None) -> GuardSettings:
 
 
 # ================================================ arena live =====================================================
-@click.command("live")
+@click.command("live", epilog=EXIT_CODES_HELP)
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/live/<scenario>/<time>).")
@@ -75,12 +76,15 @@ def _guard(peer_rate: float | None, send_rate: float | None) -> GuardSettings:
 @click.option("--send-rate", type=float, default=None, help="Packets per second one node may send.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")
+@click.option("--expect", "expect", type=VERDICT_CHOICE, default=None,
+              help="Exit 1 unless the verdict is this one (overrides the verdict of the scenario's expect:).")
 def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int | None, seed: int | None,
              plugins: tuple[str, ...], params: tuple[str, ...], peer_rate: float | None, send_rate: float | None,
-             quiet: bool, as_json: bool) -> None:
+             quiet: bool, as_json: bool, expect: str | None) -> None:
     """Run a battle live: real py-ipv8 UDP endpoints on 127.0.0.1, nodes in worker processes, in real time."""
     with user_errors():
         sc = _load(scenario, params)
+        check_scenario(sc, scenario, default_registry(plugins))
         target = Path(out_dir) if out_dir else default_out_dir(sc, Path("runs") / "live")
         with _progress(sc.duration, not (quiet or as_json)) as prog:
             outcome = run_live(sc, target, processes, base_port, seed, plugins, guard=_guard(peer_rate, send_rate),
@@ -97,7 +101,7 @@ def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int 
                       f"{m['dropped_by_reason']}, {m['lost']} lost in the network ({m['loss_rate']:.3%}); "
                       f"finalised height {result.get('finalized_height', 0)}; processes {len(result['processes'])}")
         click.echo(f"verdict: {result.get('verdict')}  stolen: {result.get('stolen', 0)}  run: {target}")
-    sys.exit(EXIT_RED_WON if result.get("verdict") == "red_won" else EXIT_OK)
+    sys.exit(exit_for(result, sc.expect, expect))
 
 
 # ================================================ arena node =====================================================
@@ -152,6 +156,9 @@ def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ..
     """Run one node of a live battle (each team starts its own nodes with its own keys and plugins)."""
     with user_errors():
         sc = _load(scenario_path, params)
+        files = [str(Path(p).resolve()) for p in plugins]
+        registry = default_registry(files)
+        check_scenario(sc, scenario_path, registry)
         roles = sc.roles()
         if index >= len(roles):
             raise ScenarioError(f"--index {index}: the scenario's nodes are 0..{len(roles) - 1}")
@@ -177,8 +184,6 @@ def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ..
             entry = {name: {"address": f"{addr[0]}:{addr[1]}", "public_key": plan.public_keys[index].hex()}}
             click.echo(json.dumps(entry))
             return
-        files = [str(Path(p).resolve()) for p in plugins]
-        registry = default_registry(files)
         extra = _file_plugins(plugins, roles[index][1].team, name)
         begin = _start_time(start_at, roster_start)
         if begin is None:

@@ -1,4 +1,5 @@
-"""The ``arena`` command. Exit codes: 0 finished (blue won or no verdict), 1 red won, 2 bad input, 3 run crashed."""
+"""The ``arena`` command. Exit codes (:mod:`arena.cli.errors`): 0 the battle finished and was judged, whatever the
+verdict; 1 an expectation (the scenario's ``expect:``, ``--expect``) was not met; 2 bad input; 3 the run crashed."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from arena import __version__
-from arena.cli.errors import EXIT_CRASH, EXIT_OK, EXIT_RED_WON, UserError, console
+from arena.cli.errors import EXIT_CODES_HELP, EXIT_CRASH, VERDICT_CHOICE, UserError, console, exit_for
 from arena.cli.errors import user_errors as _user_errors
 from arena.plugin_host.registry import default_registry
 from arena.runtime.trace import first_difference
@@ -97,7 +98,7 @@ def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]
         yield BattleProgress(prog, task)
 
 
-@main.command()
+@main.command(epilog=EXIT_CODES_HELP)
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Run directory.")
@@ -109,8 +110,11 @@ def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")
 @click.option("--open", "open_report", is_flag=True,
               help="Print the report's path and open it in a browser (only from a terminal, never in CI).")
+@click.option("--expect", "expect", type=VERDICT_CHOICE, default=None,
+              help="Exit 1 unless the verdict is this one (overrides the verdict of the scenario's expect:).")
 def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str, ...], params: tuple[str, ...],
-        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool, open_report: bool) -> None:
+        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool, open_report: bool,
+        expect: str | None) -> None:
     """Run a battle in the deterministic simulator."""
     with user_errors():
         sc = load(scenario, params)
@@ -140,7 +144,7 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
             write_result(target, result)
             _rebuild_report(target)
     print_outcome(result, target, quiet, as_json, open_report)
-    sys.exit(EXIT_RED_WON if result.get("verdict") == "red_won" else EXIT_OK)
+    sys.exit(exit_for(result, sc.expect, expect))
 
 
 def _rebuild_report(target: Path) -> None:

@@ -28,8 +28,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from arena.plugin_host.registry import PluginError
+from arena.plugin_host.registry import PluginError, default_registry
 from arena.runtime.topology import busiest_node_share
+from arena.scenario.checks import check_scenario
 from arena.scenario.model import load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import RunOutcome, run_battle
@@ -112,13 +113,17 @@ def _edge_skews(world: Any, index_of: dict[str, int]) -> dict[tuple[int, int], f
     return {k: abs(x - y) / (x + y) for k, (x, y) in sides.items() if x + y > 0}
 
 
+def topology_overrides(common: list[tuple[str, Any]], kind: str) -> list[tuple[str, Any]]:
+    """The overrides of one run: ``common`` with channels on and the channel graph of this ``kind``."""
+    return [*common, ("channels.enabled", True), ("channels.topology", {"kind": kind})]
+
+
 def run_channels(path: str, topologies: list[str], seeds: list[int], common: list[tuple[str, Any]],
                  progress: Any = None) -> list[dict[str, Any]]:
     """One row per (topology, seed)."""
     rows: list[dict[str, Any]] = []
     for kind in topologies:
-        overrides = [*common, ("channels.enabled", True), ("channels.topology", {"kind": kind})]
-        scenario = load_scenario(path, overrides)
+        scenario = load_scenario(path, topology_overrides(common, kind))
         for seed in seeds:
             outcome = run_battle(scenario, seed=seed, out_dir=None, keep_trace=True)
             row = {"topology": kind, "seed": seed, **measure(outcome),
@@ -219,6 +224,10 @@ def channels_cmd(scenario: str, params: tuple[str, ...], topologies: tuple[str, 
         kinds = list(topologies) or list(TOPOLOGIES)
         if len(base.light_list) < 6:
             raise ScenarioError(f"{scenario}: comparing topologies needs at least 6 light nodes")
+        registry = default_registry()
+        check_scenario(base, scenario, registry)
+        for kind in kinds:  # every run's scenario is checked before the first run
+            check_scenario(load_scenario(scenario, topology_overrides(common, kind)), scenario, registry)
         target = Path(out_dir) if out_dir else Path("runs") / "channels" / base.name
 
         def show(row: dict[str, Any]) -> None:

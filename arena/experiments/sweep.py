@@ -18,7 +18,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from arena.plugin_host.registry import PluginError
+from arena.plugin_host.registry import PluginError, default_registry
+from arena.scenario.checks import check_scenario
 from arena.scenario.model import Scenario, load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import RunOutcome, run_battle
@@ -230,6 +231,8 @@ def sweep_cmd(scenario: str, params: tuple[str, ...], case_specs: tuple[str, ...
     try:
         common = [parse_param(p) for p in params]
         base = load_scenario(scenario, common)
+        registry = default_registry()
+        check_scenario(base, scenario, registry)
         if case_specs:
             cases: dict[str, list[tuple[str, Any]]] = {}
             for spec in case_specs:
@@ -243,9 +246,9 @@ def sweep_cmd(scenario: str, params: tuple[str, ...], case_specs: tuple[str, ...
                 raise ScenarioError(f"{scenario}: the stake sweep needs at least one validator")
             cases = default_stake_cases(len(stakes), stakes[0])
         full = {name: [*common, *overrides] for name, overrides in cases.items()}
-        for name, overrides in full.items():  # validate every case before the first run
+        for name, overrides in full.items():  # validate and check every case before the first run
             try:
-                load_scenario(scenario, overrides)
+                check_scenario(load_scenario(scenario, overrides), scenario, registry)
             except ScenarioError as exc:
                 raise ScenarioError(f"case {name}: {exc}") from None
         target = Path(out_dir) if out_dir else Path("runs") / "sweep" / base.name

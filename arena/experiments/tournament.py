@@ -19,6 +19,9 @@ writes ``tournament.json`` and ``heatmap.png`` to DIR.
   ``result.json`` (:meth:`Verdict.from_result`) and defines no win of its own. A battle where a plugin faulted says
   nothing about the defense (the plugin was disabled mid-battle): its cell shows "faulted" with the count, and it
   never counts as a defense holding (:attr:`Verdict.held`).
+* **Exit codes.** 0 when every battle ran and was judged, whatever the verdicts; 1 with ``--expect-all VERDICT``
+  when an attack battle's verdict (baselines aside) is another one (one line per such battle); 2 bad input (every
+  scenario and setting is checked, plugins and topology included, before the first battle).
 * **Parallelism.** A ``concurrent.futures.ProcessPoolExecutor`` (``spawn``: nothing inherited) with one battle per
   task. A battle is a single-threaded, deterministic function of (scenario, seed), so where and in which order it
   runs changes nothing; results are sorted before anything is written. Not pytest-xdist: xdist distributes test
@@ -45,16 +48,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from arena.cli.errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_OK, VERDICT_CHOICE
 from arena.plugin_host.registry import PluginError, Registry, default_registry
 from arena.referee.baseline import compare
 from arena.referee.checkers import VERDICTS, Verdict, describe_fault
 from arena.referee.history import load_history
+from arena.scenario.checks import check_scenario
 from arena.scenario.model import load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import run_battle
 
 __all__ = ["Job", "TournamentError", "aggregate", "defense_overhead", "leaderboard", "plan", "run_summary",
-           "run_tournament", "tournament_cmd"]
+           "run_tournament", "tournament_cmd", "unexpected_verdicts"]
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 NONE = "none"
@@ -65,7 +70,7 @@ LETTER = {"red_won": "R", "faulted": "F", "blue_won": "B", "unknown": "U"}
 class TournamentError(click.ClickException):
     """Bad input to ``arena tournament``: a one-line message and exit code 2."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,8 @@ def defense_plugins(setting: str) -> list[str]:
 def plan(registry: Registry, out: Path, attacks: Sequence[str] = (), defenses: Sequence[str] = (), seeds: int = 3,
          params: Sequence[tuple[str, Any]] = (), scenarios: dict[str, str] | None = None,
          plugin_files: Sequence[str] = (), baseline: bool = True) -> Plan:
-    """Check the names and scenarios (every battle's scenario is loaded once) and list the battles to run."""
+    """Check the names and scenarios (every battle's scenario is loaded and checked against the registry once) and
+    list the battles to run."""
     scenarios = dict(scenarios or {})
     red = sorted(n for n, i in registry.plugins.items() if i.team == "red")
     blue = sorted(n for n, i in registry.plugins.items() if i.team == "blue")
@@ -134,11 +140,13 @@ def plan(registry: Registry, out: Path, attacks: Sequence[str] = (), defenses: S
     common = tuple(params)
     for a in attacks:
         base = load_scenario(scenarios[a], list(common))
+        check_scenario(base, scenarios[a], registry)
         existing = [u.model_dump() for u in base.teams.blue.plugins]
         for d in defenses:
             ov = common + ((("teams.blue.plugins", existing + [{"name": n} for n in defense_plugins(d)]),)
                            if d != NONE else ())
-            load_scenario(scenarios[a], list(ov))  # every setting validates before the first battle
+            # every setting validates before the first battle
+            check_scenario(load_scenario(scenarios[a], list(ov)), scenarios[a], registry)
             for s in p.seeds:
                 p.jobs.append(Job(a, d, s, scenarios[a], ov, str(out / "cells" / f"{a}__{d}" / f"seed{s}"),
                                   True, tuple(plugin_files)))
@@ -376,11 +384,21 @@ def leaderboard(doc: dict[str, Any]) -> list[Table]:
     return [cells, ranks]
 
 
+def unexpected_verdicts(runs: Iterable[dict[str, Any]], verdict: str) -> list[str]:
+    """One line per attack battle (baselines aside) whose verdict is not ``verdict``."""
+    from arena.pytest_plugin import expectation_failures  # the comparison the scenario-file tests make
+
+    return [f"{r['attack']} vs {r['defense']} seed {r['seed']}: {problem}"
+            for r in runs if r["red"] for problem in expectation_failures(r, verdict=verdict)]
+
+
 def _split(values: Iterable[str]) -> list[str]:
     return [v.strip() for text in values for v in text.split(",") if v.strip()]
 
 
-@click.command("tournament")
+@click.command("tournament", epilog="Exit codes: 0 every battle finished and was judged, whatever the verdicts; 1 "
+               "--expect-all was given and a battle's verdict differs (one line each); 2 bad input. A plugin never "
+               "chooses the exit code.")
 @click.option("--attacks", "attacks", multiple=True, help="Attacks to play (comma-separated or repeated; default: "
               "every attack that names its scenario).")
 @click.option("--defenses", "defenses", multiple=True, help="Defense settings: none, a defense, or a+b "
@@ -394,9 +412,12 @@ def _split(values: Iterable[str]) -> list[str]:
 @click.option("--scenario", "scenario_specs", multiple=True, help="ATTACK=PATH: play an attack in another scenario.")
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Load a plugin file.")
 @click.option("--no-baseline", is_flag=True, help="Skip the red-off baselines (no cost columns).")
-def tournament_cmd(attacks: tuple[str, ...], defenses: tuple[str, ...], seeds: int, jobs: int, out_dir: str | None,
-                   params: tuple[str, ...], scenario_specs: tuple[str, ...], plugins: tuple[str, ...],
-                   no_baseline: bool) -> None:
+@click.option("--expect-all", "expect_all", type=VERDICT_CHOICE, default=None,
+              help="Exit 1 if any battle's verdict (baselines aside) is not this one.")
+@click.pass_context
+def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple[str, ...], seeds: int, jobs: int,
+                   out_dir: str | None, params: tuple[str, ...], scenario_specs: tuple[str, ...],
+                   plugins: tuple[str, ...], no_baseline: bool, expect_all: str | None) -> None:
     """Play every attack against every defense setting over several seeds, in parallel; leaderboard and heatmap."""
     out = Path(out_dir) if out_dir else Path("runs") / "tournament" / time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -430,6 +451,10 @@ def tournament_cmd(attacks: tuple[str, ...], defenses: tuple[str, ...], seeds: i
         Console().print(table)
     click.echo(f"wrote {out / 'tournament.json'} and {out / 'heatmap.png'} "
                f"({doc['timing']['wall_seconds']:.0f}s wall for {doc['timing']['battle_seconds']:.0f}s of battles)")
+    problems = unexpected_verdicts(runs, expect_all) if expect_all is not None else []
+    for line in problems:
+        click.echo(f"expectation not met: {line}", err=True)
+    ctx.exit(EXIT_EXPECTATION if problems else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover
