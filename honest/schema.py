@@ -98,7 +98,7 @@ class Frozen(VariablePayload):
     names: ClassVar[list[str]]
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.__dict__:
+        if name in self.__dict__ or (name not in self.names and hasattr(type(self), name)):
             raise AttributeError(f"{type(self).__name__}.{name} is immutable; build a new one")
         object.__setattr__(self, name, tuple(value) if type(value) is list else value)
 

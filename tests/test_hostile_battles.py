@@ -125,7 +125,8 @@ def test_the_plugin_does_not_choose_the_exit_code(tmp_path: Path) -> None:
     sc_file = tmp_path / "hostile.yaml"
     sc_file.write_text(yaml.safe_dump(sc))
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["run", str(sc_file), "--plugin", str(plugin), "--out", str(out)])
+    res = CliRunner().invoke(main, ["run", str(sc_file), "--plugin", str(plugin), "--out", str(out)],
+                             env={"COLUMNS": "400"})  # wide enough that no table cell folds the path
     result = json.loads((out / "result.json").read_text())
     assert result["verdict"] == "faulted", result["verdict_reason"]
     assert res.exit_code == 0, res.output

@@ -113,7 +113,7 @@ def test_a_faulted_run_never_counts_as_a_defense_holding(tmp_path: Path) -> None
     assert tower["counts"] == {"red_won": 0, "faulted": 1, "blue_won": 1, "unknown": 0}
     assert tower["faulted_runs"] == 1 and tower["plugin_faults"] == 1 and tower["held"] is False
     assert tower["first_fault"]["where"][0] == "defenses/watchtower.py:41"
-    assert "faulted in arena_tick at defenses/watchtower.py:41" in tower["first_fault"]["summary"]
+    assert "faulted in arena_tick at defenses/watchtower.py:57" in tower["first_fault"]["summary"]
     assert cell["peer_diversity"]["held"] is True and cell[NONE]["held"] is False
 
     console = Console(record=True, width=250)
@@ -121,7 +121,7 @@ def test_a_faulted_run_never_counts_as_a_defense_holding(tmp_path: Path) -> None
         console.print(table)
     text = console.export_text()
     row = next(line for line in text.splitlines() if "watchtower" in line and "faulted" in line)
-    assert "faulted 1/2" in row and "defenses/watchtower.py:41" in row
+    assert "faulted 1/2" in row and "defenses/watchtower.py:57" in row
     ranks = text[text.index("defenses ranked"):]
     stopped = [(line.split()[1], line.split()[3]) for line in ranks.splitlines()
                if any(f" {d} " in line for d in ("watchtower", "peer_diversity", NONE))]

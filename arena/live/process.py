@@ -367,7 +367,7 @@ class LiveProcess:
         plugins = plan.plugin_names(self.spec.red_enabled)
         for node in self.nodes:
             if node.plugins is not None:
-                plugins[node.name] = [p.name for p in node.plugins.caller.instances]
+                plugins[node.name] = node.plugins.caller.names
         for node in self.nodes:
             if node.trace.appended:
                 c = node.community

@@ -15,7 +15,9 @@ notices, and one near them is already broken. ``docs/plugins.md`` lists the numb
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -108,25 +110,29 @@ class Stopwatch:
 
     Timing reads ``time.perf_counter`` (no system call: a hook call costs two cheap reads). A watchdog thread,
     started with the first call, looks every 50 ms whether a call has run past the limit and, if so, signals the
-    main thread, whose ``SIGPROF`` handler raises :class:`PluginTimeout` inside the plugin's code; it signals again
-    every 50 ms until the call ends, in case plugin code swallows the first. Outside the main thread (e.g. a
-    distributed tournament's worker) signals cannot reach the code, so only the per-second bucket bounds it.
+    main thread. The ``SIGPROF`` handler raises :class:`PluginTimeout` inside the plugin's code and, from then on
+    until the call ends, traces the plugin's own file: every line of it raises again, so neither ``except`` nor a
+    context manager's ``__exit__`` can keep the call alive (the import check refuses those too). Outside the main
+    thread (e.g. a distributed tournament's worker) signals cannot reach the code, so only the per-second bucket
+    bounds it.
     """
 
     def __init__(self, bounds: Bounds = BOUNDS) -> None:
         self.limit = bounds.call_cpu
         self.depth = 0
+        self.files: frozenset[str] = frozenset()
         self._started = 0.0
         self._running = False
         self._watchdog: threading.Thread | None = None
         self._main = threading.main_thread()
 
-    def start(self, limit: float | None = None) -> None:
+    def start(self, limit: float | None = None, file: str | None = None) -> None:
         self.depth += 1
         if self.depth > 1:
             return
         if limit is not None:
             self.limit = limit
+        self.files = frozenset({file, os.path.realpath(file)}) if file else frozenset()
         self._started = time.perf_counter()
         self._running = True
         if self._watchdog is None and threading.current_thread() is self._main and hasattr(signal, "pthread_kill"):
@@ -141,6 +147,8 @@ class Stopwatch:
         if self.depth > 0:
             return None
         self._running = False
+        if sys.gettrace() is _trace_plugin_lines:
+            sys.settrace(None)
         return time.perf_counter() - self._started
 
     def _watch(self) -> None:
@@ -154,9 +162,25 @@ class Stopwatch:
         return self._running and time.perf_counter() - self._started > self.limit
 
 
-def _on_sigprof(signum: int, frame: FrameType | None) -> None:
-    if STOPWATCH.overdue():
+def _trace_plugin_lines(frame: FrameType, event: str, arg: object) -> object:
+    """Once a call is overdue: any line of the plugin's own file raises (a trace function that raises is removed,
+    so the next signal puts it back)."""
+    if event in ("call", "line") and frame.f_code.co_filename in STOPWATCH.files and STOPWATCH.overdue():
         raise PluginTimeout("hook call ran past its time limit")
+    return _trace_plugin_lines
+
+
+def _on_sigprof(signum: int, frame: FrameType | None) -> None:
+    if not STOPWATCH.overdue():
+        return
+    f = frame
+    while f is not None:  # the plugin's frames now running: trace their lines too
+        if f.f_code.co_filename in STOPWATCH.files:
+            f.f_trace = _trace_plugin_lines
+            f.f_trace_lines = True
+        f = f.f_back
+    sys.settrace(_trace_plugin_lines)  # type: ignore[arg-type]
+    raise PluginTimeout("hook call ran past its time limit")
 
 
 STOPWATCH = Stopwatch()

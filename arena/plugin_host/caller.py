@@ -17,6 +17,8 @@ others collect every answer. A guard whose plugin faulted answers None, so the n
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -40,14 +42,13 @@ from arena.plugin_host.validation import (
     restore_packet,
 )
 from honest.messages import InMessage, OutMessage, PaymentStatus, PeerInfo
-from honest.schema import Block, ChannelState, Tx, Vote
+from honest.schema import Block, ChannelState, Frozen, Tx, Vote
 
 if TYPE_CHECKING:
     from arena.plugin_api.adversary import Adversary, Identity, Wallet
     from honest.chain import Head
     from honest.channels import ChannelCloseSeen, ChannelView
 
-LIST_ARGS = ("heads", "peers", "states")  # handed to each plugin as its own copy; answers are checked against ours
 ALWAYS = frozenset({"arena_node_stop"})  # bookkeeping hooks red plugins get even when switched off (they cannot send)
 
 FaultSink = Callable[[Fault], None]
@@ -55,8 +56,12 @@ FaultSink = Callable[[Fault], None]
 
 def plugin_file(plugin: Plugin) -> str | None:
     """The source file of a plugin's class (where its fault frames are looked for)."""
+    return class_file(type(plugin))
+
+
+def class_file(cls: type[Any]) -> str | None:
     try:
-        return inspect.getsourcefile(type(plugin))
+        return inspect.getsourcefile(cls)
     except (TypeError, OSError):
         return None
 
@@ -64,16 +69,17 @@ def plugin_file(plugin: Plugin) -> str | None:
 class _Guard:
     """One plugin instance as pluggy sees it (see the module docstring)."""
 
-    def __init__(self, caller: HookCaller, plugin: Plugin) -> None:
+    def __init__(self, caller: HookCaller, plugin: Plugin, name: str, team: str) -> None:
         self.caller = caller
         self.plugin = plugin
-        self.name = plugin.name
-        self.team = plugin.team
+        self.name = name  # as registered (the class's, checked by the registry): the instance cannot rename itself
+        self.team = team
         self.file = plugin_file(plugin)
         own = getattr(plugin, "node", None)  # the plugin's own sealed context, kept even if the plugin rebinds it
         self.context: NodeContext | None = own if isinstance(own, NodeContext) else caller.context
         self.meter = Meter(caller.bounds)
         self.disabled = False
+        self.depth = 0
         self.hook = ""  # the hook being called now (a send over budget is charged to it)
         self.hooks = [n for n in HOOK_NAMES if callable(getattr(plugin, n, None))]
         for hook in self.hooks:
@@ -94,20 +100,22 @@ class _Guard:
         caller = self.caller
         if self.disabled or (self.team == "red" and hook not in ALWAYS and not caller.red_active()):
             return None
+        if self.depth >= MAX_REENTRY:  # e.g. a transport hook whose own send runs it again
+            self.fail(hook, "budget", f"re-entered its own hooks more than {MAX_REENTRY} deep")
+            return None
         given = dict(zip(names, args, strict=True))
-        kwargs = dict(given)
+        back: dict[int, Any] = {}
+        kwargs = {k: _isolate(v, back) for k, v in given.items()}
         if "node" in kwargs and self.context is not None:
             kwargs["node"] = self.context
-        for name in LIST_ARGS:
-            if name in kwargs and isinstance(kwargs[name], list):
-                kwargs[name] = list(kwargs[name])
         packet = given.get("packet")
         message = given.get("message")
         snap = packet_snapshot(packet) if isinstance(packet, Packet) else \
             message_snapshot(message) if isinstance(message, (InMessage, OutMessage)) else None
         caller.stack.append(self)
         self.hook = hook
-        STOPWATCH.start(caller.bounds.call_cpu)
+        self.depth += 1
+        STOPWATCH.start(caller.bounds.call_cpu, self.file)
         result: Any = None
         fault: tuple[FaultKind, str, BaseException | None] | None = None
         try:
@@ -116,13 +124,18 @@ class _Guard:
             fault = ("exception", describe(exc), exc)
         finally:
             elapsed = STOPWATCH.stop()
+            self.depth -= 1
             caller.stack.pop()
         if self.disabled and fault is None:  # stopped during the call (a send over its bounds)
             fault = ("budget", "", None)
         if fault is None and elapsed is not None and (over := self.meter.charge_cpu(caller.clock(), elapsed)):
             fault = ("budget", over, None)
-        if fault is None and (bad := check_return(result, given)):
+        if fault is None and (bad := check_return(result, kwargs)):
             fault = ("bad_return", bad, None)
+        if fault is None:
+            result, bad = _answer(result, back)
+            if bad:
+                fault = ("bad_return", bad, None)
         if fault is None and snap is not None:
             if isinstance(packet, Packet):
                 bad = check_packet(packet, snap, caller.mtu)
@@ -130,7 +143,7 @@ class _Guard:
                         caller.clock(), packet.copies - snap[5], len(packet.data))):
                     fault = ("budget", over, None)
             elif isinstance(message, (InMessage, OutMessage)):
-                bad = check_message(message, snap)
+                bad = check_message(message, snap) or _canonical_payload(message, snap[3])
             if bad:
                 fault = ("bad_mutation", bad, None)
         if fault is not None:
@@ -147,14 +160,64 @@ class _Guard:
             return
         self.disabled = True
         caller = self.caller
-        where = plugin_frames(exc, self.file) if exc is not None else stack_frames(self.file)
-        if not where and self.file is not None:
-            line = _def_line(self.plugin, hook)
-            where = [f"{_shown(self.file)}:{line}"] if line else []
+        try:
+            where = plugin_frames(exc, self.file) if exc is not None else stack_frames(self.file)
+            if not where and self.file is not None:
+                line = _def_line(self.plugin, hook)
+                where = [f"{_shown(self.file)}:{line}"] if line else []
+        except BaseException:  # e.g. a RecursionError deep in a plugin's recursion: the fault is still recorded
+            where = []
         fault = Fault(round(caller.clock(), 6), caller.node_index, caller.node_name, self.name, self.team, hook,
                       kind, error, where)
         caller.refresh()
         caller.on_fault(fault)
+
+
+MAX_REENTRY = 8
+
+
+def _isolate(value: Any, back: dict[int, Any]) -> Any:
+    """What a plugin is handed in place of ``value``: its own copy of lists, dicts and mutable records (peer
+    entries, payment statuses), so nothing it changes reaches the node; ``back`` maps each copy to its original."""
+    if isinstance(value, list):
+        return [_isolate(v, back) for v in value]
+    if isinstance(value, dict):
+        return dict(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and not isinstance(value, MUTABLE_BY_DESIGN) \
+            and not value.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        twin = copy.copy(value)
+        back[id(twin)] = value
+        return twin
+    return value
+
+
+MUTABLE_BY_DESIGN = (Packet, InMessage, OutMessage)  # hooks change these on purpose; changes are checked instead
+
+
+def _answer(result: Any, back: dict[int, Any]) -> tuple[Any, str | None]:
+    """The answer as the node gets it: copies mapped back to the node's own objects, and a new schema object
+    re-encoded and decoded (so it holds only what the wire format can hold)."""
+    if isinstance(result, list):
+        return [back.get(id(x), x) for x in result], None
+    if id(result) in back:
+        return back[id(result)], None
+    if isinstance(result, Frozen):
+        try:
+            return type(result).from_bytes(result.to_bytes()), None
+        except Exception as exc:
+            return None, f"returned a {type(result).__name__} that does not encode ({describe(exc)})"
+    return result, None
+
+
+def _canonical_payload(message: InMessage | OutMessage, old: Any) -> str | None:
+    """A payload a plugin replaced is re-encoded and decoded, as it would be on the wire."""
+    if message.payload is old:
+        return None
+    try:
+        message.payload = type(message.payload).from_bytes(message.payload.to_bytes())
+    except Exception as exc:
+        return f"set message.payload to a {type(message.payload).__name__} that does not encode ({describe(exc)})"
+    return None
 
 
 def _def_line(plugin: Plugin, hook: str) -> int | None:
@@ -197,9 +260,11 @@ class HookCaller:
         self._red_only = False
 
     # -- plugins ---------------------------------------------------------------------------------------------------
-    def register(self, plugin: Plugin) -> None:
-        guard = _Guard(self, plugin)
-        self.pm.register(guard, name=f"{plugin.name}@{len(self.guards)}")
+    def register(self, plugin: Plugin, name: str | None = None, team: str | None = None) -> None:
+        """Add a plugin instance; its name and team are the registered ones (default: its class's)."""
+        cls = type(plugin)
+        guard = _Guard(self, plugin, name or cls.name, team or cls.team)
+        self.pm.register(guard, name=f"{guard.name}@{len(self.guards)}")
         self.pm.check_pending()
         self.instances.append(plugin)
         self.guards.append(guard)
@@ -212,6 +277,28 @@ class HookCaller:
         self._active = frozenset(h for g in live for h in g.hooks)
         self._red_only = bool(live) and all(g.team == "red" for g in live)
 
+    def build(self, cls: type[Plugin], make: Callable[..., Any], *args: Any, **kwargs: Any
+              ) -> tuple[Any, BaseException | None]:
+        """Run plugin code that is not a hook (``make``: its ``Params`` validators or its constructor) with the same
+        time limit; what it raised is returned, never let through."""
+        STOPWATCH.start(self.bounds.call_cpu, class_file(cls))
+        try:
+            return make(*args, **kwargs), None
+        except BaseException as exc:
+            return None, exc
+        finally:
+            STOPWATCH.stop()
+
+    def construction_fault(self, cls: type[Plugin], what: str, exc: BaseException) -> None:
+        """Record that building plugin ``cls`` failed (``what``: ``__init__`` or ``Params``); it is not attached."""
+        file = class_file(cls)
+        try:
+            where = plugin_frames(exc, file)
+        except BaseException:
+            where = []
+        self.on_fault(Fault(round(self.clock(), 6), self.node_index, self.node_name, cls.name, cls.team, what,
+                            "exception", describe(exc), where))
+
     def implements(self, name: str) -> bool:
         """Whether any enabled plugin of this node implements hook ``name`` (red switch or not)."""
         return name in self._active
@@ -219,6 +306,11 @@ class HookCaller:
     def has(self, name: str) -> bool:
         """Whether any enabled plugin of this node implements hook ``name`` and may act now."""
         return name in self._active and (not self._red_only or self.red_active())
+
+    @property
+    def names(self) -> list[str]:
+        """The registered names of this node's plugins, in order."""
+        return [g.name for g in self.guards]
 
     @property
     def faulted(self) -> list[str]:

@@ -11,7 +11,7 @@ import inspect
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 
@@ -67,14 +67,40 @@ def load_file(path: str | Path) -> list[type[Plugin]]:
         raise PluginError(f"--plugin {path}: cannot import")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
+    from arena.plugin_host import budget
+
+    budget.STOPWATCH.start(budget.BOUNDS.call_cpu, str(p))  # top-level code that never ends: interrupted like a hook
     try:
         exec(compile(source, str(p), "exec"), module.__dict__)  # the checked text: not the file again, nor a .pyc
-    except Exception as exc:
-        raise PluginError(f"--plugin {path}: import failed: {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:
+        raise PluginError(f"--plugin {path}: import failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        budget.STOPWATCH.stop()
     found = plugins_in_module(module)
     if not found:
         raise PluginError(f"--plugin {path}: no Plugin subclass with a name found")
     return found
+
+
+OWN_DISTRIBUTION = "ipv8-arena"  # its built-in plugins are held to the same rules by the tests
+
+
+def check_entry_point(ep: EntryPoint) -> None:
+    """A plugin installed by another package obeys the plugin rules like a ``--plugin`` file: every Python file of
+    its top-level package is checked before any of it is imported."""
+    dist = getattr(ep, "dist", None)
+    if dist is None or dist.name == OWN_DISTRIBUTION:
+        return
+    from arena.plugin_host.import_check import read_checked_source
+
+    top = ep.module.split(".")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        raise PluginError(f"entry point {ep.name} = {ep.value}: module {top!r} not found")
+    origin = Path(spec.origin)
+    files = sorted(origin.parent.rglob("*.py")) if spec.submodule_search_locations else [origin]
+    for f in files:
+        read_checked_source(f)
 
 
 class Registry:
@@ -89,10 +115,15 @@ class Registry:
         unknown = [n for n in dir(cls) if n.startswith("arena_") and n not in HOOK_NAMES]
         if unknown:
             raise PluginError(f"plugin {cls.name!r} ({source}): unknown hook(s) {unknown}; known: {list(HOOK_NAMES)}")
+        known = self.plugins.get(cls.name)
+        if known is not None and known.cls is not cls and known.source != source:
+            raise PluginError(f"plugin {cls.name!r} ({source}) has the name of the plugin from {known.source}; "
+                              "plugin names are unique (a file cannot replace a built-in)")
         self.plugins[cls.name] = PluginInfo(cls.name, cls.team, cls, source)
 
     def load_entry_points(self) -> None:
         for ep in sorted(entry_points(group=PROJECT), key=lambda e: e.name):
+            check_entry_point(ep)
             try:
                 obj = ep.load()
             except Exception as exc:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from arena.plugin_api.adversary import Adversary, AdversaryHost, TeamBudget, Wallet
-from arena.plugin_api.base import NodeContext
+from arena.plugin_api.base import NodeContext, Plugin
 from arena.plugin_api.packet import Packet
+from arena.plugin_host.budget import PluginTimeout
 from arena.plugin_host.caller import HookCaller
 from arena.plugin_host.faults import Fault
 from arena.plugin_host.registry import Registry, short_error
@@ -99,11 +100,19 @@ def assemble_plugins(*, registry: Registry, uses: list[Use], base: NodeContext, 
         info = registry.get(plugin_name)
         if info.team != team:
             raise ScenarioError(f"plugin {plugin_name!r} is a {info.team} plugin but {name} is on the {team} team")
-        try:
-            p = info.cls.Params(**params)
-        except Exception as exc:
+        cls = info.cls
+        p, exc = caller.build(cls, cls.Params, **params)
+        if exc is not None and type(exc) is not PluginTimeout and isinstance(exc, Exception):
             raise ScenarioError(f"plugin {plugin_name!r} params: {short_error(exc)}") from exc
-        caller.register(info.cls(plugin_context(base, plugin_name, seed, caller.charge_event), p))
+        if exc is None:
+            ctx = plugin_context(base, plugin_name, seed, caller.charge_event)
+            plugin, exc = caller.build(cls, cls, ctx, p)
+            if exc is None and not isinstance(plugin, Plugin):
+                exc = TypeError(f"{cls.__name__}() did not make a Plugin")
+        if exc is not None:  # the plugin's own code failed while it was being built: a fault, not a crash
+            caller.construction_fault(cls, "__init__" if p is not None else "Params", exc)
+            continue
+        caller.register(plugin, info.name, info.team)
     base.seal()
     return NodePlugins(caller, base, adversary, Wallet(host), faults)
 

@@ -73,7 +73,7 @@ class NodeRuntime:
 
     @property
     def plugin_names(self) -> list[str]:
-        return [p.name for p in self.plugins.caller.instances] if self.plugins is not None else []
+        return self.plugins.caller.names if self.plugins is not None else []
 
 
 class World:

@@ -4,7 +4,7 @@ Written against the public API only (``arena`` and ``honest.schema``), as a stud
 is implemented; all but ``params.hook`` behave (return None, change nothing). ``params.mode`` says how the chosen
 hook misbehaves:
 
-* ``raise``: ``KeyError('nope')``; ``exit``: ``SystemExit(1)`` (the "red won" exit code); ``keyboard``:
+* ``raise``: ``KeyError('nope')``; ``exit``: ``SystemExit(1)`` (an exit code it would like to choose); ``keyboard``:
   ``KeyboardInterrupt``; ``recursion``: unbounded recursion;
 * ``garbage``: an answer of the wrong type (a str where a hash, peer or state is expected, an int where a list is);
 * ``mutate``: a bad change to its arguments (``packet.data = None``, ``packet.copies = 10**6``, a non-payload as

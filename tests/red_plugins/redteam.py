@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import Adversary, Identity, NodeContext, Packet, Params, Plugin, Wallet, hookimpl
+from arena import Adversary, NodeContext, Packet, Params, Plugin, Wallet, hookimpl
 from honest.schema import Block, Gossip, Ping, SubmitTx, Tx, Vote
 
 Mode = Literal[
     "none", "vote_overflow", "vote_str_hash", "propose_no_header", "propose_junk_txs", "payload_overflow",
     "incoming_junk_items", "incoming_none_tx", "peer_poison", "impersonate", "log_huge", "log_reserved",
     "swallow_timeout", "mro_catch", "recursive_send", "send_weird", "wallet_bomb", "wallet_weird",
-    "tx_method_override", "memory_hog", "identity_work",
+    "tx_method_override", "memory_hog", "identity_work", "team_switch", "init_raise", "format_leak",
 ]
 
 SEEN: list[Any] = []  # what the plugin observed, for the tests (module globals of the plugin's own file)
@@ -72,6 +72,11 @@ class RedTeam(Plugin):
         self.fired = False
         self.hoard: list[bytes] = []
         self.depth = 0
+        if params.mode == "team_switch":
+            self.team = "blue"  # what the hook caller reads to apply the red switch
+            self.name = "confirmation_depth"  # and the name its faults are recorded under
+        if params.mode == "init_raise":
+            raise RuntimeError("raised while the world is being built, outside any hook")
 
     def on(self, mode: str) -> bool:
         return self.p.mode == mode and self.node.now() >= self.p.start
@@ -84,10 +89,23 @@ class RedTeam(Plugin):
     @hookimpl
     def arena_wallet_ready(self, node: NodeContext, wallet: Wallet) -> None:
         self.wallet = wallet
+        if self.p.mode == "format_leak":
+            # "{0._host...}" as a literal is refused; built at run time it is not: another node's private state
+            field = "{0." + "_host._world.nodes[" + str(self.p.target) + "].community.next_nonce}"
+            SEEN.append(("leak", field.format(wallet)))
+            field = "{0." + "_host._world.nodes[" + str(self.p.target) + "].context.team}"
+            SEEN.append(("leak", field.format(wallet)))
 
     @hookimpl
     def arena_tick(self, node: NodeContext, now: float) -> None:
         mode = self.p.mode
+        if mode == "team_switch":
+            SEEN.append(("tick", now))
+            if self.adversary is not None:
+                self.adversary.send(self.adversary.validators()[0].address, Ping(3))
+                SEEN.append(("sent", now))
+            if now >= 12:
+                raise KeyError("a fault blamed on another plugin and team")
         if now < self.p.start:
             return
         if mode == "impersonate" and not self.fired:
