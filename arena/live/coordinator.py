@@ -4,7 +4,8 @@ The coordinator plans addresses (127.0.0.1 only) and process groups, starts one 
 (``python -m arena.live.worker``), waits until every worker has bound its sockets, then gives them all one start
 time. During the battle it carries out the scenario's crash and restart events by killing (SIGKILL) and starting
 again the process of the node named (which runs alone). Afterwards it merges the nodes' run directories, judges
-them with the same referee as the simulator, and writes ``result.json``.
+them with the same referee as the simulator, and writes ``result.json`` with the seal of the run directory and of
+every node directory under it (``nodes/<name>/trace.jsonl``, ``nodes/<name>/states/*.json``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from arena.protocols.channel_workload import channel_results
 from arena.protocols.honest import genesis_fields
 from arena.referee.checkers import Verdict, judge_run_dir
 from arena.referee.outcome import summarize
+from arena.referee.seal import seal
 from arena.runtime.trace import Trace
 from arena.scenario.model import Scenario
 from arena.scenario.yamlsource import ScenarioError
@@ -300,6 +302,8 @@ class Coordinator:
         if sc.channels.enabled:
             result["not_run_live"] = ["the payment-channel workload (channels.enabled)"]
         result.update(verdict.as_result())
+        # the coordinator's trace and states, and every node directory's (``nodes/<name>/...``), as judged
+        result["seal"] = seal(self.out_dir)
         write_result(self.out_dir, result)
         return LiveOutcome(result, self.out_dir, verdict, plan, node_dirs)
 

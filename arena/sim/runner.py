@@ -1,4 +1,8 @@
-"""Running a battle end to end: build the world, run it, write ``trace.jsonl`` and ``result.json``, judge."""
+"""Running a battle end to end: build the world, run it, write ``trace.jsonl`` and ``result.json``, judge.
+
+``result.json`` carries the seal of the run directory (``seal``: sha256 and size of the trace and every state
+file, :mod:`arena.referee.seal`); ``arena judge`` refuses a directory that no longer matches it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 
 from arena.plugin_host.registry import Registry, default_registry
 from arena.protocols.base import get_protocol
+from arena.referee.seal import seal
 from arena.scenario.model import Scenario
 from arena.sim.world import World
 
@@ -92,6 +97,8 @@ def run_battle(
     result.update(protocol.final_state(world))
     if out_dir is not None:
         protocol.write_states(world, out_dir)
+        # the trace file is closed: its bytes are those ``trace_sha256`` hashed as they were written
+        result["seal"] = seal(out_dir)
         result.update(protocol.judge(out_dir, result))
         write_result(out_dir, result)
     if out_dir is not None and report:
