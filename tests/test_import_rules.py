@@ -332,3 +332,76 @@ def test_a_good_plugin_still_loads(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["plugins", "--plugin", str(path)])
     assert result.exit_code == 0, result.output
     assert "good_one" in result.output
+
+
+# -- catching the arena's timeout, and format strings built at run time ------------------------------------------
+
+TIMEOUT_CATCHES = [
+    # PluginTimeout is a BaseException raised inside a hook that runs too long: none of these may reach or swallow it
+    "def everything() -> tuple:\n    return tuple(Exception.mro())\n",
+    "def everything() -> list:\n    return type.mro(Exception)\n",
+    "def everything(e: type) -> object:\n    return getattr(e, 'mro')\n",
+    "class Swallow:\n    def __enter__(self):\n        return self\n\n    def __exit__(self, *exc):\n"
+    "        return True\n",
+    "class Swallow:\n    async def __aexit__(self, *exc):\n        return True\n",
+    "def f() -> None:\n    try:\n        pass\n    except:\n        pass\n",
+    "def f() -> None:\n    try:\n        pass\n    except tuple(e for e in ()):\n        pass\n",
+    "def f(errs: list) -> None:\n    try:\n        pass\n    except errs[0]:\n        pass\n",
+    "def f(rest: list) -> None:\n    try:\n        pass\n    except (ValueError, *rest):\n        pass\n",
+    "def f(errs: tuple) -> None:\n    try:\n        pass\n    except errs:\n        pass\n",
+    "class C:\n    errs = (ValueError,)\n\ndef f() -> None:\n    try:\n        pass\n    except C.errs:\n"
+    "        pass\n",
+    "def f() -> int:\n    try:\n        return 0\n    finally:\n        return 1\n",
+    "def f() -> None:\n    try:\n        try:\n            pass\n        finally:\n            raise ValueError\n"
+    "    except ValueError:\n        pass\n",
+]
+
+
+@pytest.mark.parametrize("body", TIMEOUT_CATCHES)
+def test_the_import_check_refuses_ways_to_catch_a_timeout(body: str) -> None:
+    assert check_plugin_source(body, "escape.py"), body
+
+
+COMPUTED_FORMATS = [
+    "('{0.' + '_host}').format(x)",
+    "(chr(123) + '0.' + chr(95) + 'host' + chr(125)).format(x)",
+    "bytes([123, 48, 46, 95, 104, 111, 115, 116, 125]).decode().format(x)",
+    "''.join(['{0.', '_host}']).format(x)",
+    "str.format('{0.' + '_host}', x)",
+    "str.format_map('{a.' + '_host}', {'a': x})",
+    "('{a.' + '_host}').format_map({'a': x})",
+    "getattr('{0.' + '_host}', 'format')(x)",
+    "x.vformat('{0}', [x], {})",
+]
+
+
+@pytest.mark.parametrize("expr", COMPUTED_FORMATS)
+def test_the_import_check_refuses_computed_format_strings(expr: str) -> None:
+    assert check_plugin_source(f"def f(x: object) -> str:\n    return {expr}\n", "fmt.py"), expr
+
+
+def test_the_import_check_refuses_a_format_string_held_in_a_variable() -> None:
+    assert check_plugin_source("FIELD = '{0.' + '_host}'\n\n\ndef f(x: object) -> str:\n    return FIELD.format(x)\n",
+                               "fmt.py")
+
+
+STILL_ALLOWED = '''\
+import json
+
+
+class MyError(Exception):
+    pass
+
+
+def f(x: str) -> str:
+    try:
+        return json.loads(x)
+    except (json.JSONDecodeError, MyError, ValueError) as exc:
+        return "{0}: {1!r:>10}".format(type(exc).__name__, x) + "{a}".format_map({"a": x}) + f"{x:>{len(x)}}"
+    except Exception:
+        return ""
+'''
+
+
+def test_literal_format_strings_and_named_exception_classes_stay_allowed() -> None:
+    assert check_plugin_source(STILL_ALLOWED, "ok.py") == []

@@ -74,7 +74,12 @@ FRAME_ATTRS: frozenset[str] = frozenset({
 FORBIDDEN_ATTRS: dict[str, str] = {
     **{name: "frame, traceback and code introspection" for name in FRAME_ATTRS},
     "model_rebuild": "it evaluates annotations again, in a namespace the caller chooses",
+    "mro": "it hands out every base class, BaseException among them (a way to catch the arena's timeout)",
+    "vformat": "it is a format string built at run time",
 }
+
+FORMAT_ATTRS: frozenset[str] = frozenset({"format", "format_map"})
+"""``s.format(x)`` reads ``x``'s attributes named in ``s``: ``s`` must be a string literal, whose fields are checked."""
 
 DUNDER_ATTRS_OK: frozenset[str] = frozenset({"__init__", "__name__"})
 DUNDER_NAMES_OK: frozenset[str] = frozenset({"__name__", "__doc__", "__all__", "__slots__"})
@@ -95,6 +100,8 @@ FORBIDDEN_DEFS: dict[str, str] = {
     **dict.fromkeys(("__init_subclass__", "__set_name__", "__get__", "__set__", "__delete__", "__class_getitem__",
                      "__prepare__", "__mro_entries__"), "it is handed a class object"),
     "__del__": "it runs whenever the object is collected, outside any hook",
+    **dict.fromkeys(("__exit__", "__aexit__"), "a context manager's exit can swallow any exception, the arena's "
+                                               "timeout among them"),
 }
 """Special methods a plugin may not define (other dunder definitions, ``__eq__``, ``__post_init__``..., are fine)."""
 
@@ -563,7 +570,30 @@ class _Checker(ast.NodeVisitor):
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         self._check_binding_name(node, node.name)
+        if node.type is None:
+            self.report(node, "a bare except: is not allowed: it catches the arena's timeout (write except "
+                              "Exception:)")
+        else:
+            types = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            for t in types:
+                if not self._names_a_class(t):
+                    self.report(t, "an except clause may only name exception classes (a built-in, imported or "
+                                   "defined class, or a tuple of them written out), not a computed value")
         self.generic_visit(node)
+
+    def _names_a_class(self, node: ast.expr) -> bool:
+        """``ValueError``, ``json.JSONDecodeError``, ``MyError``: a name no assignment can bind to a run-time tuple."""
+        if isinstance(node, ast.Name) and self.kinds(node.id) == {"class"}:
+            return True
+        return isinstance(node, ast.Name | ast.Attribute) and self.resolve(node) is not None
+
+    def visit_Try(self, node: ast.Try | ast.TryStar) -> None:
+        if node.finalbody:
+            self.report(node.finalbody[0], "a finally: block is not allowed: it runs while the arena's timeout "
+                                           "unwinds the hook, and an error raised there replaces the timeout")
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
 
     def visit_MatchAs(self, node: ast.MatchAs) -> None:
         self._check_binding_name(node, node.name)
@@ -666,7 +696,10 @@ class _Checker(ast.NodeVisitor):
 
     def _check_attr_name(self, node: ast.AST, attr: str, value: ast.expr | None) -> None:
         """``value.attr`` (value None: an object we know nothing about)."""
-        if _DUNDER.match(attr):
+        if attr in FORMAT_ATTRS and not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+            self.report(node, f".{attr} is allowed only on a string literal (\"...\".{attr}(...)), not on a string "
+                              f"built at run time or through str: its fields read attributes (use an f-string)")
+        elif _DUNDER.match(attr):
             ok = attr == "__name__" or (attr == "__init__" and value is not None and (_is_super_call(value) or (
                 isinstance(value, ast.Name) and self.kinds(value.id) == {"member"})))
             if not ok:
