@@ -133,7 +133,7 @@ class _Guard:
         if fault is None and (bad := check_return(result, kwargs)):
             fault = ("bad_return", bad, None)
         if fault is None:
-            result, bad = _answer(result, back)
+            result, bad = _answer(result, back, kwargs)
             if bad:
                 fault = ("bad_return", bad, None)
         if fault is None and snap is not None:
@@ -194,13 +194,15 @@ def _isolate(value: Any, back: dict[int, Any]) -> Any:
 MUTABLE_BY_DESIGN = (Packet, InMessage, OutMessage)  # hooks change these on purpose; changes are checked instead
 
 
-def _answer(result: Any, back: dict[int, Any]) -> tuple[Any, str | None]:
-    """The answer as the node gets it: copies mapped back to the node's own objects, and a new schema object
-    re-encoded and decoded (so it holds only what the wire format can hold)."""
+def _answer(result: Any, back: dict[int, Any], handed: dict[str, Any]) -> tuple[Any, str | None]:
+    """The answer as the node gets it: copies mapped back to the node's own objects, one of the objects it was
+    handed as it is, and a new schema object re-encoded and decoded (so it holds only what the wire can hold)."""
     if isinstance(result, list):
         return [back.get(id(x), x) for x in result], None
     if id(result) in back:
         return back[id(result)], None
+    if any(result is v or (isinstance(v, list) and any(result is x for x in v)) for v in handed.values()):
+        return result, None
     if isinstance(result, Frozen):
         try:
             return type(result).from_bytes(result.to_bytes()), None
