@@ -107,9 +107,13 @@ class Frozen(VariablePayload):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Any:
+        """Strict: the whole of ``data``, and its one canonical encoding (py-ipv8 lets a length run past the end
+        and ignores slack inside a nested object; the object must re-encode to exactly ``data``)."""
         obj, offset = default_serializer.unpack_serializable(cls, data)
         if offset != len(data):
             raise ValueError(f"{cls.__name__}: {len(data) - offset} trailing bytes")
+        if obj.to_bytes() != bytes(data):
+            raise ValueError(f"{cls.__name__}: not the canonical encoding")
         return obj
 
 

@@ -9,10 +9,14 @@ trailing garbage) must leave the node's state exactly as it was; mutated packets
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,3 +301,23 @@ def test_reserved_ids_never_crash_or_log_errors(world: World) -> None:
 
     with no_error_logs():
         check()
+
+
+# -- the re-runnable fuzz campaign (benchmarks/fuzz_campaign.py), small --------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["validator", "light", "merchant"])
+def test_fuzz_campaign_small(role: str, tmp_path: Path) -> None:
+    """300 packets of every message type (random, truncated, bit-flipped, re-signed mutations and validly signed
+    nonsense) at a validator, a light node and a merchant: nothing escapes, nothing changes that the campaign's
+    allow-list forbids. Run in its own process: the campaign drives its own world and event loop."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "fuzz_campaign.py"
+    out = tmp_path / "figures.json"
+    proc = subprocess.run([sys.executable, str(script), "--packets", "300", "--targets", role, "--jobs", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=900)
+    assert out.exists(), proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == len(MESSAGES)
+    assert all(r["sent"] == 300 for r in rows)
+    report = {r["kind"]: (r["escaped"], r["forbidden"], r["examples"]) for r in rows if r["escaped"] or r["forbidden"]}
+    assert not report, report
+    assert proc.returncode == 0, proc.stdout[-2000:]

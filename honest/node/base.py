@@ -76,7 +76,8 @@ class NodeBase(Community):
     known_balance: int | None
     orders: dict[tuple[bytes, int], PaymentStatus]
     buyers: dict[bytes, tuple[Address, bytes, int]]
-    status_queries: dict[int, bytes]
+    status_queries: dict[int, tuple[bytes, bytes]]  # query id -> (validator key asked, tx id)
+    placed: dict[int, tuple[bytes, bytes, int]]  # a buyer's open orders: order id -> (merchant account, tx id, price)
     delivered: list[dict[str, Any]]
     received_goods: int
     # payment channels

@@ -109,7 +109,8 @@ class HonestNode(Transport, TxIntake, ValidatorQueries, BlockProduction, Finalit
         self.known_balance: int | None = None
         self.orders: dict[tuple[bytes, int], PaymentStatus] = {}
         self.buyers: dict[bytes, tuple[Address, bytes, int]] = {}  # tx id -> (buyer address, key, order id)
-        self.status_queries: dict[int, bytes] = {}
+        self.status_queries: dict[int, tuple[bytes, bytes]] = {}  # query id -> (validator key asked, tx id)
+        self.placed: dict[int, tuple[bytes, bytes, int]] = {}  # order id -> (merchant account, tx id, price)
         self.delivered: list[dict[str, Any]] = []
         self.received_goods = 0
         self._restore()

@@ -18,6 +18,7 @@ from .base import NodeBase
 from .settings import VALIDATOR
 
 RESUBMIT_AFTER = 5.0  # a light node hands an unconfirmed transaction of its own to a validator again after this
+HEADER_SLOT_SLACK = 2  # a header may be this many slots ahead of the node's own slot clock
 
 
 @dataclass
@@ -122,6 +123,15 @@ class LightClient(NodeBase):
     @checked(HeaderAnnounce)
     def on_header(self, key: bytes, src: Address, msg: HeaderAnnounce) -> None:
         header = msg.header
+        if header.proposer not in self.validator_accounts:  # only the genesis stakers propose blocks
+            self.count_drop("header_not_a_validator", "HeaderAnnounce")
+            return
+        # No block can be higher than its slot, nor from a slot the clock has not reached (with a little slack
+        # for clock skew and latency): a validly signed header "at height 2^64-1" is a lie about the future.
+        limit = self.now_slot() + HEADER_SLOT_SLACK
+        if header.slot > limit or header.height > header.slot:
+            self.count_drop("header_from_the_future", "HeaderAnnounce")
+            return
         if not header.valid_signature():
             self.count_drop("bad_header", "HeaderAnnounce")
             return

@@ -3,6 +3,16 @@
 The buyer sends its signed payment in a ``Purchase``; the merchant checks it, asks several validators for its status
 until the policy says it is confirmed (``confirmations``, or the ``arena_payment_confirmed`` hook), then records
 the delivery (the referee counts goods handed over for payments that never settle) and sends ``Delivery``.
+
+Nothing here believes a message it did not ask for:
+
+* a transaction pays for one order: a second ``Purchase`` carrying the same payment is dropped, whatever its
+  order id;
+* a ``TxStatusReply`` counts only as the answer to a query this merchant sent, to that validator, about that
+  transaction, under a query id drawn from the node's seeded rng (so a peer cannot guess an outstanding one);
+  each query is answered once;
+* a ``Delivery`` counts only for an order this node placed, from the merchant it placed it with, once, and for no
+  more than it paid.
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from .base import NodeBase
 
 STATUS = {0: "unknown", 1: "pending", 2: "included", 3: "finalized", 4: "rejected"}
 ORDER_TIMEOUT = 60.0  # a merchant stops asking about a payment after this long
+MAX_STATUS_QUERIES = 20_000  # outstanding status queries kept (the oldest are forgotten first)
+MAX_PLACED = 10_000  # orders a buyer remembers (the oldest are forgotten first)
 
 
 class Purchases(NodeBase):
@@ -23,6 +35,9 @@ class Purchases(NodeBase):
         tx = self.pay(merchant_account, price, fee, purpose="purchase")
         if tx is not None:
             self.query_seq += 1
+            self.placed[self.query_seq] = (merchant_account, tx.tx_id, price)
+            if len(self.placed) > MAX_PLACED:
+                self.placed.pop(next(iter(self.placed)))
             self.send_to(merchant, None, Purchase(self.query_seq, tx))
 
     @checked(Purchase)
@@ -34,6 +49,9 @@ class Purchases(NodeBase):
         if tx.receiver != self.account or tx.amount < self.config.price or tx.sender != account_of(key) \
                 or order_key in self.orders or len(self.orders) >= 10_000 or not self.verify_tx(tx):
             self.count_drop("bad_purchase", "Purchase")
+            return
+        if tx.tx_id in self.buyers:  # one payment, one order: the same transaction under another order id
+            self.count_drop("duplicate_payment", "Purchase")
             return
         self.orders[order_key] = PaymentStatus(msg.order_id, tx.tx_id, tx.amount, tx.sender, "unknown", 0, 0,
                                                self.env.now())
@@ -56,15 +74,23 @@ class Purchases(NodeBase):
 
     def _ask_status(self, order: PaymentStatus, vals: list[PeerInfo]) -> None:
         for v in vals:
-            self.query_seq += 1
-            self.status_queries[self.query_seq] = order.tx_id
-            self.send_to(v.address, v.public_key, TxStatusQuery(self.query_seq, order.tx_id))
+            qid = self.env.rng.getrandbits(32)
+            while qid in self.status_queries:
+                qid = self.env.rng.getrandbits(32)
+            self.status_queries[qid] = (v.public_key, order.tx_id)
+            if len(self.status_queries) > MAX_STATUS_QUERIES:
+                self.status_queries.pop(next(iter(self.status_queries)))
+            self.send_to(v.address, v.public_key, TxStatusQuery(qid, order.tx_id))
 
     @checked(TxStatusReply)
     def on_tx_status_reply(self, key: bytes, src: Address, msg: TxStatusReply) -> None:
-        tx_id = self.status_queries.pop(msg.query_id, None)
-        if tx_id is None or tx_id != msg.tx_id or key not in self.peers.peers:
+        asked = self.status_queries.get(msg.query_id)
+        if asked is None or asked != (key, msg.tx_id):
+            # not a query we sent, not to this peer, or not about this transaction: the outstanding query stays
+            self.count_drop("unsolicited", "TxStatusReply")
             return
+        del self.status_queries[msg.query_id]
+        tx_id = msg.tx_id
         for order in self.orders.values():
             if order.tx_id != tx_id or order.status in ("delivered", "expired"):
                 continue
@@ -96,4 +122,12 @@ class Purchases(NodeBase):
 
     @checked(Delivery)
     def on_delivery(self, key: bytes, src: Address, msg: Delivery) -> None:
+        placed = self.placed.get(msg.order_id)
+        if placed is None or placed[0] != account_of(key):
+            self.count_drop("unsolicited", "Delivery")
+            return
+        if msg.value > placed[2]:
+            self.count_drop("bad_delivery", "Delivery")
+            return
+        del self.placed[msg.order_id]  # once
         self.received_goods += msg.value
