@@ -5,6 +5,7 @@ the CLI."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from arena.cli.judge import judge_cmd
 from arena.referee.baseline import compare
 from arena.referee.checkers import STOLEN_KINDS, VERDICTS, Verdict, judge, judge_run_dir
 from arena.referee.history import History, load_history
+from honest.pos import leader as pos_leader
 
 BLUE_VALIDATORS = ["validator0", "validator1", "validator2"]
 NAMES = [*BLUE_VALIDATORS, "validator3", "light4", "light5", "light6", "merchant7"]
@@ -25,6 +27,13 @@ ACCT = {n: f"{i:02x}" * 20 for i, n in enumerate(NAMES)}
 SYBIL = "ee" * 20
 REWARD = 10
 PRICE = 50
+
+
+GENESIS = "00" * 32
+
+
+def block_hash(height: int, salt: str = "") -> str:
+    return hashlib.sha256(f"block {height}{salt}".encode()).hexdigest()
 
 
 def tx(txid: str, sender: str, receiver: str, amount: int, fee: int = 1, nonce: int = 1, kind: int = 0
@@ -45,6 +54,8 @@ class Run:
                                        "red_enabled": True}
         self.genesis_extra: dict[str, Any] = {}
         self.blocks: list[dict[str, Any]] = []
+        self.nonces: dict[str, int] = {}
+        self.schedule_stakes: dict[str, int] | None = None  # stakes the leader schedule uses (None: genesis)
         self.events: list[dict[str, Any]] = []
         self.t = 1.0
 
@@ -62,11 +73,22 @@ class Run:
                 amount=amount, fee=fee, nonce=1, purpose=purpose)
         return t
 
-    def block(self, *txs: dict[str, Any], proposer: str = "validator0", finalize_after: float = 0.5) -> None:
+    def block(self, *txs: dict[str, Any], proposer: str = "validator0", finalize_after: float = 0.5,
+              in_turn: bool = True) -> None:
+        """A block by ``proposer`` in the first later slot it leads (``in_turn=False``: the first it does not)."""
         height = len(self.blocks) + 1
-        h = f"b{height:03d}"
-        self.blocks.append({"hash": h, "height": height, "slot": height, "proposer": ACCT.get(proposer, proposer),
-                            "txs": list(txs)})
+        h = block_hash(height)
+        parent = self.blocks[-1]["hash"] if self.blocks else GENESIS
+        slot = (self.blocks[-1]["slot"] if self.blocks else 0) + 1
+        acct = ACCT.get(proposer, proposer)
+        sched = self.stakes if self.schedule_stakes is None else self.schedule_stakes
+        stakes = {bytes.fromhex(ACCT[n]): s for n, s in sched.items()}
+        if proposer in sched or not in_turn:
+            while (pos_leader(stakes, bytes.fromhex(parent), slot) == bytes.fromhex(acct)) != in_turn:
+                slot += 1
+        for t in txs:  # each sender's nonces count up along the chain
+            t["nonce"] = self.nonces[t["sender"]] = self.nonces.get(t["sender"], 0) + 1
+        self.blocks.append({"hash": h, "height": height, "slot": slot, "proposer": acct, "txs": list(txs)})
         self.t += finalize_after
         self.ev("finalized", node=0, height=height, hash=h)
         self.t += 0.5
@@ -77,9 +99,10 @@ class Run:
     def fault(self, node: str = "light6", plugin: str = "double_spend", hook: str = "arena_tick",
               error: str = "KeyError: 'nope'", where: list[str] | None = None, **fields: Any) -> dict[str, Any]:
         """A plugin fault as the hook caller records it (``fields``: other or more fields)."""
-        f = {"node": NAMES.index(node), "node_name": node, "plugin": plugin, "team": self.teams[node], "hook": hook,
-             "kind": "exception", "error": error,
-             "where": ["attacks/double_spend.py:41", "attacks/double_spend.py:57"] if where is None else where}
+        f: dict[str, Any] = {"node": NAMES.index(node), "node_name": node, "plugin": plugin,
+                             "team": self.teams[node], "hook": hook, "kind": "exception", "error": error,
+                             "where": ["attacks/double_spend.py:41", "attacks/double_spend.py:57"]
+                             if where is None else where}
         f.update(fields)
         return self.ev("plugin_fault", **f)
 
@@ -163,11 +186,12 @@ def test_clean_run_blue_won_with_all_kinds_zero_and_latency() -> None:
 
 def test_double_spend_counts_only_unpaid_deliveries_to_red_or_unknown_buyers() -> None:
     r = clean_run()
+    r.block(tx("aa04", "light6", "merchant7", PRICE))  # the red buyer's own payment
     m = NAMES.index("merchant7")
     r.ev("delivery", node=m, order=1, tx="dd01", buyer=ACCT["light6"], value=PRICE, amount=PRICE)  # unpaid, red
     r.ev("delivery", node=m, order=1, tx="dd01", buyer=ACCT["light6"], value=PRICE, amount=PRICE)  # same, once
     r.ev("delivery", node=m, order=2, tx="dd02", buyer=SYBIL, value=PRICE, amount=PRICE)  # unpaid, Sybil
-    r.ev("delivery", node=m, order=3, tx="aa03", buyer=ACCT["light6"], value=PRICE, amount=PRICE)  # paid on chain
+    r.ev("delivery", node=m, order=3, tx="aa04", buyer=ACCT["light6"], value=PRICE, amount=PRICE)  # paid on chain
     r.ev("delivery", node=m, order=4, tx="dd04", buyer=ACCT["light4"], value=PRICE, amount=PRICE)  # blue buyer
     r.ev("delivery", node=NAMES.index("light6"), order=5, tx="dd05", buyer=ACCT["light6"], value=999)  # red node
     v = r.judge()
@@ -179,7 +203,8 @@ def test_double_spend_counts_only_unpaid_deliveries_to_red_or_unknown_buyers() -
 
 def test_double_spend_zero_when_payment_is_finalised() -> None:
     r = clean_run()
-    r.ev("delivery", node=NAMES.index("merchant7"), order=1, tx="aa03", buyer=ACCT["light6"], value=PRICE)
+    r.block(tx("aa04", "light6", "merchant7", PRICE))
+    r.ev("delivery", node=NAMES.index("merchant7"), order=1, tx="aa04", buyer=ACCT["light6"], value=PRICE)
     v = r.judge()
     assert v.verdict == "blue_won" and v.stolen_by_kind["double_spend"] == 0
 
@@ -269,7 +294,7 @@ def test_safety_invariant_violations_mean_red_won(broken: str) -> None:
             s["ledger"][ACCT["light5"]]["balance"] = -5
     elif broken == "conflict":
         other = copy.deepcopy(r.blocks)
-        other[-1]["hash"] = "fork"
+        other[-1]["hash"] = block_hash(len(other), "fork")
         states[1], states[2] = r.state("validator1", other), r.state("validator2", other)
     elif broken == "leader":
         r.block(proposer="light6")
@@ -406,12 +431,16 @@ def test_no_honest_validator_is_unknown() -> None:
     assert r.judge([]).verdict == "unknown"
 
 
-def test_malformed_state_gives_referee_error_not_an_exception() -> None:
+def test_malformed_state_is_not_believed_and_never_an_exception() -> None:
     r = clean_run()
     states = r.states()
     states[0]["chain"] = [None]
-    v = r.judge(states)
-    assert v.verdict == "unknown" and v.reason.startswith("referee error")
+    v = r.judge(states)  # judged on the two other honest validators; the check says why one was left out
+    assert v.verdict == "blue_won", v.reason
+    assert check(v, "states_verified").status == "invalid" and "validator0" in check(v, "states_verified").detail
+    for s in states:
+        s["chain"] = [None]
+    assert r.judge(states).verdict == "unknown"
     assert judge({}, [{"ev": "genesis", "teams": 5}], [{"name": 1}]).verdict == "unknown"
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from arena.referee.history import KEPT, RELEVANT, History, load_history, load_run
 from arena.referee.outcome import invariants as consensus_invariants
+from arena.referee.verify import schedule_violations
 
 Status = Literal["valid", "invalid", "unknown"]
 VerdictName = Literal["red_won", "blue_won", "faulted", "unknown"]
@@ -27,6 +28,19 @@ VerdictName = Literal["red_won", "blue_won", "faulted", "unknown"]
 VERDICTS: tuple[VerdictName, ...] = ("red_won", "faulted", "blue_won", "unknown")
 
 STOLEN_KINDS = ("double_spend", "forgery", "channel_fraud", "minting")
+#: What honest parties lost, by the kind of loss (not by the attack's mechanism), in the order of STOLEN_KINDS: the
+#: old kinds (``stolen_by_kind``) are these categories under their old names.
+LOSS_CATEGORIES = ("unpaid_goods", "forged_debit", "channel_theft", "minted")
+KIND_OF_CATEGORY = dict(zip(LOSS_CATEGORIES, STOLEN_KINDS, strict=True))
+CATEGORY_OF_KIND = {k: c for c, k in KIND_OF_CATEGORY.items()}
+#: Which losses an attack's evidence kind can explain (a kind that names a category or an old kind explains it).
+EVIDENCE_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "double_spend": ("unpaid_goods",), "eclipse": ("unpaid_goods",), "sybil": ("unpaid_goods",),
+    "replay": ("forged_debit", "unpaid_goods"), "forgery": ("forged_debit",), "channel_fraud": ("channel_theft",),
+    "minting": ("minted",), "byzantine_validator": LOSS_CATEGORIES,
+    **{c: (c,) for c in LOSS_CATEGORIES},
+}
+UNATTRIBUTED = "unattributed"
 SAFETY = ("supply", "no_negative_balance", "finalized_prefix_agreement", "legitimate_leaders")
 #: An honest validator refused the intent because the honest sender itself broke a rule: not a liveness failure.
 SENDER_FAULTS = frozenset({"overdraft", "zero_amount", "self_transfer", "bad_amount", "unknown_kind"})
@@ -63,6 +77,8 @@ class Verdict:
     sybil_spend: int = 0
     faults: list[dict[str, Any]] = field(default_factory=list)
     evidence_count: int | None = None  # None: len(evidence); read back from a result.json that kept only a part
+    stolen_by_category: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LOSS_CATEGORIES, 0))
+    stolen_by_plugin: dict[str, int] = field(default_factory=dict)  # red plugin (or "unattributed") -> tokens
 
     @property
     def evidence_total(self) -> int:
@@ -87,6 +103,8 @@ class Verdict:
             "verdict_reason": self.reason,
             "stolen": self.stolen,
             "stolen_by_kind": {k: self.stolen_by_kind.get(k, 0) for k in STOLEN_KINDS},
+            "stolen_by_category": {c: self.stolen_by_category.get(c, 0) for c in LOSS_CATEGORIES},
+            "stolen_by_plugin": dict(sorted(self.stolen_by_plugin.items())),
             "honest_loss": self.honest_loss,
             "invariants": self.invariants,
             "evidence": self.evidence[:RESULT_EVIDENCE_LIMIT],
@@ -114,6 +132,13 @@ class Verdict:
                         str(c.get("detail", "")), [e for e in c.get("evidence") or [] if isinstance(e, dict)],
                         _int(c.get("stolen")), _int(c.get("honest_loss"))) for c in dicts("checks")]
         evidence = dicts("evidence")
+        kinds = {k: _int(v) for k, v in by_kind.items()} if isinstance(by_kind, dict) \
+            else dict.fromkeys(STOLEN_KINDS, 0)
+        by_cat = result.get("stolen_by_category")
+        categories = {c: _int(by_cat.get(c)) for c in LOSS_CATEGORIES} if isinstance(by_cat, dict) \
+            else {c: kinds.get(KIND_OF_CATEGORY[c], 0) for c in LOSS_CATEGORIES}
+        by_plugin = result.get("stolen_by_plugin")
+        plugins = {str(k): _int(v) for k, v in by_plugin.items()} if isinstance(by_plugin, dict) else {}
         return cls(cast(VerdictName, str(result["verdict"])), str(result.get("verdict_reason", "")),
                    _int(result.get("stolen")),
                    {k: _int(v) for k, v in by_kind.items()} if isinstance(by_kind, dict)
@@ -122,7 +147,7 @@ class Verdict:
                    {str(k): v for k, v in (result.get("invariants") or {}).items() if isinstance(v, dict)},
                    evidence, checks, dict(result.get("latency") or _latency_stats([], None)),
                    _int(result.get("sybil_spend")), dicts("plugin_faults"),
-                   _int(result.get("evidence_count"), len(evidence)))
+                   _int(result.get("evidence_count"), len(evidence)), categories, plugins)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -138,27 +163,63 @@ def _status(bad: bool) -> Status:
 
 # ================================================ the checkers ===================================================
 def check_double_spend(h: History) -> Check:
-    """Goods a blue merchant delivered to a red or unknown buyer whose payment is not in the canonical chain."""
+    """Unpaid goods, by accounting: for each blue merchant and each red or unknown buyer, the goods delivered
+    against the distinct finalised payments from that buyer to that merchant. A payment pays for at most one order
+    (for at most its amount), whatever the merchant code believed: each delivery is first matched with the payment it
+    names, and the deliveries left over with the payments left over."""
     name = "double_spend"
     seen: set[tuple[Any, Any, Any]] = set()
-    candidates = []
+    orders: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (merchant account, buyer) -> its deliveries
     for ev in h.of("delivery", role="merchant"):
         key = (ev.get("node"), ev.get("order"), ev.get("tx"))
         if key not in seen and h.red_side(str(ev.get("buyer"))):
             seen.add(key)
-            candidates.append(ev)
-    if not candidates:
+            merchant = h.accounts.get(h.node_name(ev), "")
+            orders.setdefault((merchant, str(ev.get("buyer"))), []).append(ev)
+    n = sum(len(evs) for evs in orders.values())
+    if not n:
         return Check(name, "valid", "no blue merchant delivered to a red or unknown buyer")
     if h.canon is None:
         return Check(name, "unknown", "no honest validator state to look the payments up in")
     if not h.has_chain:
-        return Check(name, "unknown", f"day-1 mode: no finalised chain to look {len(candidates)} red buyers' "
-                     "payments up in")
-    unpaid = [ev for ev in candidates if ev.get("tx") not in h.chain_txs]
-    stolen = sum(int(ev.get("value", 0)) for ev in unpaid)
+        return Check(name, "unknown", f"day-1 mode: no finalised chain to look {n} red buyers' payments up in")
+    payments: dict[tuple[str, str], dict[str, int]] = {}  # (merchant, buyer) -> tx id -> amount
+    for txid, (_, t) in h.chain_txs.items():
+        if t.get("kind", 0) == 0:
+            payments.setdefault((str(t.get("receiver")), str(t.get("sender"))), {})[txid] = int(t.get("amount", 0))
+    unpaid: list[dict[str, Any]] = []
+    delivered = paid = 0
+    for pair, evs in sorted(orders.items()):
+        left = dict(payments.get(pair, {}))
+        rest = []
+        for ev in evs:  # the payment each delivery names pays for it, once
+            txid = str(ev.get("tx"))
+            if txid in left:
+                _settle(ev, txid, left.pop(txid), unpaid)
+            else:
+                rest.append(ev)
+        for ev in rest:  # then any other payment from that buyer to that merchant, once
+            if left:
+                txid = max(left, key=lambda k: (left[k], k))
+                _settle(ev, txid, left.pop(txid), unpaid)
+            else:
+                _settle(ev, None, 0, unpaid)
+        delivered += sum(int(ev.get("value", 0)) for ev in evs)
+    stolen = sum(u["unpaid"] for u in unpaid)
+    paid = delivered - stolen
     return Check(name, _status(stolen > 0),
-                 f"{len(unpaid)} of {len(candidates)} deliveries to red/unknown buyers have no payment in the "
-                 f"canonical finalised chain: {stolen} worth of goods", unpaid[:EVIDENCE_LIMIT], stolen=stolen)
+                 f"{n} deliveries worth {delivered} to red/unknown buyers by {len({p[0] for p in orders})} blue "
+                 f"merchants; distinct finalised payments from those buyers to those merchants cover {paid}: "
+                 f"{stolen} worth of goods unpaid ({len(unpaid)} deliveries)", unpaid[:EVIDENCE_LIMIT],
+                 stolen=stolen)
+
+
+def _settle(ev: dict[str, Any], txid: str | None, amount: int, unpaid: list[dict[str, Any]]) -> None:
+    """Pay for the delivery ``ev`` with payment ``txid`` of ``amount`` (None: none left); note what is unpaid."""
+    value = int(ev.get("value", 0))
+    short = value - min(value, amount)
+    if short > 0:
+        unpaid.append({**ev, "paid_by": txid, "paid": value - short, "unpaid": short})
 
 
 def check_forgery(h: History) -> Check:
@@ -253,20 +314,50 @@ def check_minting(h: History) -> Check:
 
 
 def check_legitimate_leaders(h: History) -> Check:
-    """A simple check: every canonical block's proposer had stake at genesis (not a re-run of the leader schedule)."""
+    """Every canonical block was proposed by its slot's leader: the referee re-runs the stake-weighted leader
+    schedule (parent hash, slot, stakes as the chain leaves them) over the canonical chain."""
     name = "legitimate_leaders"
     if h.canon is None:
         return Check(name, "unknown", "no honest validator state")
     if not h.has_chain:
         return Check(name, "valid", "day-1 mode: no blocks, no leaders")
-    staked = {h.accounts[n] for n, s in h.stakes.items() if s > 0 and n in h.accounts}
-    bad = [{"height": b.get("height"), "hash": b.get("hash"), "proposer": b.get("proposer")}
-           for b in h.chain if b.get("proposer") not in staked]
-    scope = "(simple check: proposer had stake at genesis; the leader schedule is not re-run)"
+    genesis = {h.accounts[n]: s for n, s in h.stakes.items() if s > 0 and n in h.accounts}
+    final = {a: int(r.get("stake", 0)) for a, r in (h.canon.get("ledger") or {}).items() if isinstance(r, dict)}
+    bad, checked, stopped = schedule_violations(h.chain, genesis, final)
+    scope = f"leader schedule re-run over {checked} of {len(h.chain)} canonical blocks" \
+        + (f" ({stopped})" if stopped else "")
     if bad:
-        return Check(name, "invalid", f"{len(bad)} canonical blocks proposed by accounts without genesis stake "
-                     + scope, bad[:EVIDENCE_LIMIT])
-    return Check(name, "valid", f"all {len(h.chain)} canonical blocks proposed by genesis stakers {scope}")
+        return Check(name, "invalid", f"{len(bad)} canonical blocks proposed out of turn; {scope}",
+                     bad[:EVIDENCE_LIMIT])
+    return Check(name, "valid", f"every block proposed by its slot's leader; {scope}")
+
+
+def check_states_verified(h: History) -> Check:
+    """Blue validators' states that disagree with themselves are not believed (judged as if missing)."""
+    name = "states_verified"
+    if not h.disbelieved:
+        return Check(name, "valid", f"{len(h.validators)} honest validator states agree with themselves")
+    return Check(name, "invalid", f"{len(h.disbelieved)} honest validator states not believed: " + "; ".join(
+        f"{d['name']}: {d['reason']}" for d in h.disbelieved[:5]), list(h.disbelieved[:EVIDENCE_LIMIT]))
+
+
+def attribute(h: History, by_category: Mapping[str, int]) -> dict[str, int]:
+    """Each loss category's tokens shared among the red plugins whose evidence names a kind that explains it
+    (:data:`EVIDENCE_CATEGORIES`), equally (remainder to the first by name); "unattributed" when none does."""
+    claims: dict[str, set[str]] = {}
+    for ev in h.attack_evidence:
+        for cat in EVIDENCE_CATEGORIES.get(str(ev.get("kind")), ()):
+            claims.setdefault(cat, set()).add(str(ev.get("plugin") or "?"))
+    out: dict[str, int] = {}
+    for cat in LOSS_CATEGORIES:
+        loss = int(by_category.get(cat, 0))
+        if loss <= 0:
+            continue
+        plugins = sorted(claims.get(cat, ())) or [UNATTRIBUTED]
+        share, rest = divmod(loss, len(plugins))
+        for i, plugin in enumerate(plugins):
+            out[plugin] = out.get(plugin, 0) + share + (1 if i < rest else 0)
+    return out
 
 
 def intent_finality(h: History) -> list[tuple[dict[str, Any], float | None]]:
@@ -336,7 +427,7 @@ def check_plugin_faults(h: History) -> Check:
 
 
 CHECKERS = (check_double_spend, check_forgery, check_channel_fraud, check_minting, check_legitimate_leaders,
-            check_liveness, check_attack_fired, check_plugin_faults)
+            check_liveness, check_attack_fired, check_plugin_faults, check_states_verified)
 
 
 # ================================================ composition ====================================================
@@ -383,6 +474,7 @@ def judge_history(h: History) -> Verdict:
 def _judge(h: History) -> Verdict:
     checks = {fn.__name__.removeprefix("check_"): fn(h) for fn in CHECKERS}
     by_kind = {k: checks[k].stolen for k in STOLEN_KINDS}
+    by_category = {c: by_kind[KIND_OF_CATEGORY[c]] for c in LOSS_CATEGORIES}
     stolen = sum(by_kind.values())
     honest_loss = sum(c.honest_loss for c in checks.values())
     invariants = consensus_invariants(h.states)
@@ -408,7 +500,7 @@ def _judge(h: History) -> Verdict:
         verdict = "red_won"
         parts = []
         if stolen:
-            parts.append(f"stolen {stolen} (" + ", ".join(f"{k} {v}" for k, v in by_kind.items() if v) + ")")
+            parts.append(f"stolen {stolen} (" + ", ".join(f"{c} {v}" for c, v in by_category.items() if v) + ")")
         if broken:
             parts.append("invariants broken: " + ", ".join(broken))
         if faults:
@@ -435,7 +527,8 @@ def _judge(h: History) -> Verdict:
         reason = f"the attack fired ({len(h.attack_evidence)} evidence events), nothing was stolen and the safety " \
                  "invariants hold"
     return Verdict(verdict, reason, stolen, by_kind, honest_loss, invariants, list(h.attack_evidence),
-                   list(checks.values()), latency, h.sybil_spend, faults)
+                   list(checks.values()), latency, h.sybil_spend, faults, None, by_category,
+                   attribute(h, by_category))
 
 
 def judge_run_dir(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> Verdict:
@@ -447,5 +540,6 @@ def judge_run_dir(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> Ve
     return judge_history(h)
 
 
-__all__ = ["CHECKERS", "KEPT", "RELEVANT", "STOLEN_KINDS", "VERDICTS", "Check", "History", "Verdict",
+__all__ = ["CATEGORY_OF_KIND", "CHECKERS", "EVIDENCE_CATEGORIES", "KEPT", "KIND_OF_CATEGORY", "LOSS_CATEGORIES",
+           "RELEVANT", "STOLEN_KINDS", "UNATTRIBUTED", "VERDICTS", "Check", "History", "Verdict", "attribute",
            "describe_fault", "judge", "judge_history", "judge_run_dir", "load_history", "load_run"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.referee.outcome import canonical_validator
+from arena.referee.verify import state_problem
 
 #: Events the checkers read.
 RELEVANT = frozenset({
@@ -97,7 +98,17 @@ class History:
         #: Every state that was read, red ones too: for display only, never for judging.
         self.all_states = list(states)
         # never trust a red node: only states the genesis event (and the state itself) put on the blue team
-        self.states = [s for s in states if s.get("team") == "blue" and self.teams.get(s.get("name", "")) == "blue"]
+        blue = [s for s in states if s.get("team") == "blue" and self.teams.get(s.get("name", "")) == "blue"]
+        #: Blue validators' states that disagree with themselves (:func:`arena.referee.verify.state_problem`): not
+        #: believed, so judged as if missing: ``{"name", "reason"}`` each.
+        self.disbelieved: list[dict[str, str]] = []
+        self.states = []
+        for s in blue:
+            why = state_problem(s) if s.get("role") == "validator" else None
+            if why is None:
+                self.states.append(s)
+            else:
+                self.disbelieved.append({"name": str(s.get("name")), "reason": why})
         self.validators = [s for s in self.states if s.get("role") == "validator"]
 
     # -- identity ------------------------------------------------------------------------------------------------
