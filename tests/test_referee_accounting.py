@@ -5,7 +5,9 @@ schedule is re-run. Synthetic histories built with the ``Run`` of ``tests/test_r
 from __future__ import annotations
 
 import copy
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,3 +237,25 @@ def test_in_turn_blocks_and_bonded_stake_are_followed() -> None:
         r.block(proposer="light4")
     v = r.judge()
     assert v.invariants["legitimate_leaders"]["ok"] is True, v.invariants["legitimate_leaders"]
+
+
+def test_a_real_state_file_is_rechecked_against_its_own_signatures(tmp_path: Path) -> None:
+    """States written by a real run carry what the referee needs to recheck them (header signature, transaction
+    root, each transaction's signature); a state whose transaction was altered is not believed."""
+    from arena.referee.checkers import judge_run_dir
+    from arena.scenario.model import load_scenario
+    from arena.sim.runner import run_battle
+
+    root = Path(__file__).resolve().parent.parent
+    sc = load_scenario(root / "scenarios" / "quickstart.yaml", [("duration", 30), ("settle", 8)])
+    run_battle(sc, out_dir=tmp_path, report=False)
+    clean = {c.name: c for c in judge_run_dir(tmp_path).checks}["states_verified"]
+    assert clean.status == "valid", clean.detail
+    path = tmp_path / "states" / "validator0.json"
+    state = json.loads(path.read_text())
+    block = next(b for b in state["chain"] if b["txs"])
+    assert {"signature", "proposer_key", "tx_root"} <= set(block) and "signature" in block["txs"][0]
+    block["txs"][0]["amount"] += 1000
+    path.write_text(json.dumps(state))
+    check = {c.name: c for c in judge_run_dir(tmp_path).checks}["states_verified"]
+    assert check.status == "invalid" and "validator0" in check.detail

@@ -260,7 +260,12 @@ def honest_node_state(c: HonestNode, name: str, index: int, role: str, team: str
 
 
 def _block_summary(block: Any) -> dict[str, Any]:
+    """A finalised block as the referee reads it: enough to recheck its header signature, its transaction root and
+    every transaction's signature (``arena/referee/verify.py``)."""
     h = block.header
     return {"hash": block.block_hash.hex(), "height": h.height, "slot": h.slot, "proposer": h.proposer.hex(),
+            "parent": h.parent.hex(), "proposer_key": h.proposer_key.hex(), "tx_root": h.tx_root.hex(),
+            "state_root": h.state_root.hex(), "signature": h.signature.hex(),
             "txs": [{"id": t.tx_id.hex(), "kind": t.kind, "sender": t.sender.hex(), "receiver": t.receiver.hex(),
-                     "amount": t.amount, "fee": t.fee, "nonce": t.nonce} for t in block.txs]}
+                     "amount": t.amount, "fee": t.fee, "nonce": t.nonce, "sender_key": t.sender_key.hex(),
+                     "data": t.data.hex(), "signature": t.signature.hex()} for t in block.txs]}
