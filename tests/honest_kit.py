@@ -157,3 +157,26 @@ def strategy_for(fmt: Any) -> st.SearchStrategy[Any]:
 
 def payload_strategy(cls: type[Frozen]) -> st.SearchStrategy[Any]:
     return st.tuples(*[strategy_for(f) for f in cls.format_list]).map(lambda args: cls(*args))
+
+
+def hostile_base(name: str, red_plugins: list[dict[str, Any]], duration: float = 30, sybils: int = 2,
+                 blue_plugins: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A small battle in which every hook fires: a red validator (validator2) and a red light node (light3, the hub
+    of a star of channels) among blue nodes, a merchant, and a peer table small enough to evict (the red-team
+    tests attach their plugins to it)."""
+    return {
+        "name": name, "seed": 3, "duration": duration, "settle": 6,
+        "validators": [{}, {}, {"team": "red"}],
+        "light_nodes": [{"team": "red"}, {}, {}, {}, {}],
+        "merchants": 1,
+        "teams": {"red": {"budget": {"sybils": sybils}, "plugins": red_plugins},
+                  "blue": {"plugins": blue_plugins or []}},
+        "genesis_balance": 1000,
+        "workload": {"rate": 2, "amount": [1, 20], "fee": 1, "purchases": 0.5},
+        "consensus": {"mode": "pos", "slot": 1.0, "block_reward": 10, "finality": "votes"},
+        "peering": {"peer_limit": 3},
+        "network": {"topology": {"kind": "complete"}, "link": {"latency": 0.02, "jitter": 0.01}},
+        "channels": {"enabled": True, "topology": {"kind": "star"}, "total_capacity": 2000, "funding": "dual",
+                     "open_at": 2, "payments": {"rate": 2, "amount": [5, 40], "start": 4, "stop": 20},
+                     "dispute_window": 5},
+    }

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from honest_kit import hostile_base
 
 from arena.cli.main import main
 from arena.plugin_host.registry import HOOK_NAMES, Registry, default_registry
@@ -32,25 +33,11 @@ VERDICTS = {"red_won", "blue_won", "unknown", "faulted"}
 
 
 def hostile_scenario(hook: str, mode: str, duration: float = 30) -> dict[str, Any]:
-    """Small, but every hook fires: a red validator and a red light node (the hub of a star of channels), blue
-    nodes running the blue twin, a merchant, a peer table small enough to evict."""
+    """The hostile plugin (red) and its blue twin misbehaving in ``hook``, in the small battle where every hook
+    fires."""
     params = {"hook": hook, "mode": mode}
-    return {
-        "name": f"hostile_{hook}_{mode}", "seed": 3, "duration": duration, "settle": 6,
-        "validators": [{}, {}, {"team": "red"}],
-        "light_nodes": [{"team": "red"}, {}, {}, {}, {}],
-        "merchants": 1,
-        "teams": {"red": {"budget": {"sybils": 2}, "plugins": [{"name": "hostile", "params": params}]},
-                  "blue": {"plugins": [{"name": "hostile_blue", "params": params}]}},
-        "genesis_balance": 1000,
-        "workload": {"rate": 2, "amount": [1, 20], "fee": 1, "purchases": 0.5},
-        "consensus": {"mode": "pos", "slot": 1.0, "block_reward": 10, "finality": "votes"},
-        "peering": {"peer_limit": 3},
-        "network": {"topology": {"kind": "complete"}, "link": {"latency": 0.02, "jitter": 0.01}},
-        "channels": {"enabled": True, "topology": {"kind": "star"}, "total_capacity": 2000, "funding": "dual",
-                     "open_at": 2, "payments": {"rate": 2, "amount": [5, 40], "start": 4, "stop": 20},
-                     "dispute_window": 5},
-    }
+    return hostile_base(f"hostile_{hook}_{mode}", [{"name": "hostile", "params": params}], duration,
+                        blue_plugins=[{"name": "hostile_blue", "params": params}])
 
 
 def registry() -> Registry:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from honest_kit import hostile_base
 
 from arena import NodeContext
 from arena.plugin_host.budget import Bounds
@@ -37,24 +38,8 @@ VERDICTS = {"red_won", "blue_won", "unknown", "faulted"}
 
 
 def scenario(mode: str, duration: float = 15, sybils: int = 2, **params: Any) -> dict[str, Any]:
-    """As ``hostile_scenario`` of ``test_hostile_battles`` (copied: that module imports the CLI): a red validator
-    (validator2) and a red light node (light3) among blue ones, the red team running ``redteam`` in one mode."""
-    return {
-        "name": f"redteam_{mode}", "seed": 3, "duration": duration, "settle": 6,
-        "validators": [{}, {}, {"team": "red"}],
-        "light_nodes": [{"team": "red"}, {}, {}, {}, {}],
-        "merchants": 1,
-        "teams": {"red": {"budget": {"sybils": sybils},
-                          "plugins": [{"name": "redteam", "params": {"mode": mode, **params}}]}},
-        "genesis_balance": 1000,
-        "workload": {"rate": 2, "amount": [1, 20], "fee": 1, "purchases": 0.5},
-        "consensus": {"mode": "pos", "slot": 1.0, "block_reward": 10, "finality": "votes"},
-        "peering": {"peer_limit": 3},
-        "network": {"topology": {"kind": "complete"}, "link": {"latency": 0.02, "jitter": 0.01}},
-        "channels": {"enabled": True, "topology": {"kind": "star"}, "total_capacity": 2000, "funding": "dual",
-                     "open_at": 2, "payments": {"rate": 2, "amount": [5, 40], "start": 4, "stop": 20},
-                     "dispute_window": 5},
-    }
+    """The red team running ``redteam`` in one mode, in the small battle where every hook fires."""
+    return hostile_base(f"redteam_{mode}", [{"name": "redteam", "params": {"mode": mode, **params}}], duration, sybils)
 
 
 def battle(mode: str, out: Path, **kw: Any) -> dict[str, Any]:
