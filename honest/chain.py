@@ -357,6 +357,14 @@ class BlockTree:
         return "unknown"
 
     # -- finality ------------------------------------------------------------------------------------------------
+    def counted_votes(self) -> dict[bytes, list[Vote]]:
+        """The votes counted towards finality, by the block they vote for (what a state file records, so the
+        referee can recheck their signatures)."""
+        out: dict[bytes, list[Vote]] = {}
+        for vote in self._vote_of.values():
+            out.setdefault(vote.block_hash, []).append(vote)
+        return out
+
     def add_vote(self, vote: Vote) -> str | None:
         """Count a finality vote; returns the reason when it is not counted.
 

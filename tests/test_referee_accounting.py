@@ -254,7 +254,8 @@ def test_a_real_state_file_is_rechecked_against_its_own_signatures(tmp_path: Pat
     path = tmp_path / "states" / "validator0.json"
     state = json.loads(path.read_text())
     block = next(b for b in state["chain"] if b["txs"])
-    assert {"signature", "proposer_key", "tx_root"} <= set(block) and "signature" in block["txs"][0]
+    assert {"signature", "proposer_key", "tx_root", "votes"} <= set(block) and "signature" in block["txs"][0]
+    assert any(b["votes"] for b in state["chain"]), "the votes counted for finality are recorded"
     block["txs"][0]["amount"] += 1000
     path.write_text(json.dumps(state))
     check = {c.name: c for c in judge_run_dir(tmp_path).checks}["states_verified"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -242,13 +242,14 @@ def honest_node_state(c: HonestNode, name: str, index: int, role: str, team: str
             fin_state = tree.state(tree.finalized)
             assert fin_state is not None
             chain = tree.chain(tree.finalized)
+            votes = tree.counted_votes()
             out.update(
                 head=c.head.hex(), head_height=tree.height_of(c.head) or 0, finalized=tree.finalized.hex(),
                 finalized_height=tree.finalized_height, ledger=fin_state.snapshot(),
                 supply=fin_state.supply(), minted=fin_state.minted, burned=fin_state.burned,
                 genesis_supply=fin_state.genesis_supply, forks_seen=tree.forks_seen(),
                 blocks_proposed=c.blocks_proposed, mempool=len(c.mempool),
-                chain=[_block_summary(b) for b in chain],
+                chain=[_block_summary(b, votes.get(b.block_hash, ())) for b in chain],
                 evidence=len(getattr(tree, "evidence", [])), channel_counts=c.settlements.summary(),
             )
     else:
@@ -259,13 +260,15 @@ def honest_node_state(c: HonestNode, name: str, index: int, role: str, team: str
     return out
 
 
-def _block_summary(block: Any) -> dict[str, Any]:
-    """A finalised block as the referee reads it: enough to recheck its header signature, its transaction root and
-    every transaction's signature (``arena/referee/verify.py``)."""
+def _block_summary(block: Any, votes: Iterable[Any] = ()) -> dict[str, Any]:
+    """A finalised block as the referee reads it: enough to recheck its header signature, its transaction root,
+    every transaction's signature and the votes counted for it (``arena/referee/verify.py``)."""
     h = block.header
     return {"hash": block.block_hash.hex(), "height": h.height, "slot": h.slot, "proposer": h.proposer.hex(),
             "parent": h.parent.hex(), "proposer_key": h.proposer_key.hex(), "tx_root": h.tx_root.hex(),
             "state_root": h.state_root.hex(), "signature": h.signature.hex(),
             "txs": [{"id": t.tx_id.hex(), "kind": t.kind, "sender": t.sender.hex(), "receiver": t.receiver.hex(),
                      "amount": t.amount, "fee": t.fee, "nonce": t.nonce, "sender_key": t.sender_key.hex(),
-                     "data": t.data.hex(), "signature": t.signature.hex()} for t in block.txs]}
+                     "data": t.data.hex(), "signature": t.signature.hex()} for t in block.txs],
+            "votes": sorted(({"voter_key": v.voter_key.hex(), "signature": v.signature.hex()} for v in votes),
+                            key=lambda v: v["voter_key"])}
