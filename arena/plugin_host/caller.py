@@ -7,9 +7,11 @@ that pluggy calls in the plugin's place. The guard
 * hands the plugin its own :class:`~arena.NodeContext` (its name on trace events, its own random stream);
 * contains every exception the plugin raises, ``BaseException`` included (``SystemExit``, ``KeyboardInterrupt``,
   ``RecursionError``, a CPU-time interrupt): the plugin is disabled and the fault recorded;
+* hands it its own copies of lists, dicts and mutable records, so nothing it changes reaches the node;
 * checks the answer against the hook's spec and every change to a packet or message (:mod:`.validation`): a
-  wrong one is a fault, the answer is ignored and the argument put back;
-* meters CPU time and sends against the plugin's bounds (:mod:`.budget`).
+  wrong one is a fault, the answer is ignored and the argument put back; a new schema object in an answer or a
+  replaced payload is re-encoded through the wire format, so it holds only what a packet could;
+* meters time, sends and trace events against the plugin's bounds (:mod:`.budget`).
 
 pluggy then does what the specs declare: ``firstresult`` hooks stop at the first answer that is not None, the
 others collect every answer. A guard whose plugin faulted answers None, so the next plugin is asked.
@@ -30,7 +32,7 @@ from arena.plugin_api import hookspecs
 from arena.plugin_api.base import PROJECT, NodeContext, Plugin
 from arena.plugin_api.packet import Packet
 from arena.plugin_host.budget import BOUNDS, STOPWATCH, Bounds, Meter
-from arena.plugin_host.faults import Fault, FaultKind, describe, plugin_frames, stack_frames
+from arena.plugin_host.faults import Fault, FaultKind, describe, plugin_frames, shown_path, stack_frames
 from arena.plugin_host.registry import HOOK_NAMES
 from arena.plugin_host.validation import (
     RETURNS,
@@ -164,7 +166,7 @@ class _Guard:
             where = plugin_frames(exc, self.file) if exc is not None else stack_frames(self.file)
             if not where and self.file is not None:
                 line = _def_line(self.plugin, hook)
-                where = [f"{_shown(self.file)}:{line}"] if line else []
+                where = [f"{shown_path(self.file)}:{line}"] if line else []
         except BaseException:  # e.g. a RecursionError deep in a plugin's recursion: the fault is still recorded
             where = []
         fault = Fault(round(caller.clock(), 6), caller.node_index, caller.node_name, self.name, self.team, hook,
@@ -230,12 +232,6 @@ def _def_line(plugin: Plugin, hook: str) -> int | None:
         return inspect.getsourcelines(getattr(type(plugin), hook))[1]
     except (TypeError, OSError, AttributeError):
         return None
-
-
-def _shown(path: str) -> str:
-    from arena.plugin_host.faults import _shown_path
-
-    return _shown_path(path)
 
 
 class HookCaller:

@@ -58,7 +58,7 @@ def plugin_frames(exc: BaseException, plugin_file: str | None) -> list[str]:
         frames = traceback.extract_tb(exc.__traceback__)
     except BaseException:
         return []
-    shown = _shown_path(plugin_file)
+    shown = shown_path(plugin_file)
     own = [f"{shown}:{fr.lineno}" for fr in frames if fr.filename and os.path.realpath(fr.filename) == want]
     return own if len(own) <= FRAMES else [own[0], *own[-(FRAMES - 1):]]  # the hook's own line, and the innermost
 
@@ -69,13 +69,13 @@ def stack_frames(plugin_file: str | None) -> list[str]:
     if not plugin_file:
         return []
     want = os.path.realpath(plugin_file)
-    shown = _shown_path(plugin_file)
+    shown = shown_path(plugin_file)
     own = [f"{shown}:{fr.lineno}" for fr in traceback.extract_stack()
            if fr.filename and os.path.realpath(fr.filename) == want]
     return own if len(own) <= FRAMES else [own[0], *own[-(FRAMES - 1):]]
 
 
-def _shown_path(path: str) -> str:
+def shown_path(path: str) -> str:
     """Relative to the working directory when the file is below it (as a user typed it), else absolute."""
     try:
         rel = os.path.relpath(path)
@@ -84,4 +84,4 @@ def _shown_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-__all__ = ["Fault", "FaultKind", "describe", "plugin_frames", "stack_frames"]
+__all__ = ["Fault", "FaultKind", "describe", "plugin_frames", "shown_path", "stack_frames"]
