@@ -29,7 +29,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import multiprocessing
@@ -53,7 +52,6 @@ import honest.node.light
 from arena.plugin_host.registry import Registry
 from arena.protocols.honest import HonestProtocol
 from arena.scenario.model import scenario_from_dict
-from arena.sim.ipv8_patches import virtual_ipv8
 from arena.sim.world import World
 from honest.node import HonestNode
 from honest.schema import (
@@ -176,20 +174,9 @@ def world_running(seed: int) -> Iterator[World]:
     sc = scenario_from_dict({**SCENARIO, "seed": seed})
     world = World(sc, HonestProtocol(), Registry(), None, keep_trace=False)
     world.protocol.prepare(world)
-    asyncio.set_event_loop(world.loop)
-    try:
-        with virtual_ipv8(world.loop.time, random.Random(f"{world.seed}:ipv8"), world.cache_signatures) as cache:
-            world.verify_cache = cache
-            world.loop.run_until_complete(world._start())
-            world._schedule_events()
-            world._schedule_ticks()
-            world.loop.run_until(WARMUP)
-            yield world
-            world._stop()
-    finally:
-        world.loop.close()
-        asyncio.set_event_loop(None)
-        world.trace.close()
+    with world.running():
+        world.loop.run_until(WARMUP)
+        yield world
 
 
 def node(world: World, i: int) -> HonestNode:

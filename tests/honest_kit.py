@@ -6,9 +6,7 @@ under pytest's default ``prepend`` import mode).
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +16,6 @@ from hypothesis import strategies as st
 from arena.plugin_host.registry import Registry
 from arena.protocols.honest import HonestProtocol
 from arena.scenario.model import Scenario, scenario_from_dict
-from arena.sim.ipv8_patches import virtual_ipv8
 from arena.sim.world import World
 from honest.node import HonestNode
 from honest.schema import Frozen
@@ -91,23 +88,9 @@ def result(world: World) -> dict[str, Any]:
 
 @contextmanager
 def running(world: World) -> Iterator[World]:
-    """Start ``world`` and hand it over paused at t=0; advance it with ``world.loop.run_until(t)``.
-
-    The same steps as :meth:`World.run`, split so that a test can act on live nodes between steps.
-    """
-    asyncio.set_event_loop(world.loop)
-    try:
-        with virtual_ipv8(world.loop.time, random.Random(f"{world.seed}:ipv8"), world.cache_signatures) as cache:
-            world.verify_cache = cache
-            world.loop.run_until_complete(world._start())
-            world._schedule_events()
-            world._schedule_ticks()
-            yield world
-            world._stop()
-    finally:
-        world.loop.close()
-        asyncio.set_event_loop(None)
-        world.trace.close()
+    """Start ``world`` and hand it over paused at t=0; advance it with ``world.loop.run_until(t)``."""
+    with world.running():
+        yield world
 
 
 # -- sample payloads -------------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,6 +151,20 @@ class World:
 
     def run(self, progress: Callable[[float], None] | None = None) -> None:
         """Build, start, run for the scenario's duration, stop. Raises SimulationError naming a failed node."""
+        with self.running():
+            end = self.scenario.duration
+            step = max(1.0, end / 100)
+            t = 0.0
+            while t < end:
+                t = min(end, t + step)
+                self.loop.run_until(t)
+                if progress is not None:
+                    progress(t)
+
+    @contextmanager
+    def running(self) -> Iterator[World]:
+        """The world started and paused at t=0 (advance it with ``loop.run_until(t)``); stopped, unloaded and
+        closed on leaving. :meth:`run` is this plus the clock; tests and the fuzz campaign act between steps."""
         asyncio.set_event_loop(self.loop)
         try:
             with virtual_ipv8(self.loop.time, random.Random(f"{self.seed}:ipv8"),
@@ -158,14 +173,7 @@ class World:
                 self.loop.run_until_complete(self._start())
                 self._schedule_events()
                 self._schedule_ticks()
-                end = self.scenario.duration
-                step = max(1.0, end / 100)
-                t = 0.0
-                while t < end:
-                    t = min(end, t + step)
-                    self.loop.run_until(t)
-                    if progress is not None:
-                        progress(t)
+                yield self
                 self._stop()
         finally:
             self.loop.close()
