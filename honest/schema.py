@@ -24,6 +24,8 @@ from ipv8.keyvault.keys import PrivateKey
 from ipv8.messaging.lazy_payload import VariablePayload, vp_compile
 from ipv8.messaging.serialization import default_serializer
 
+from . import codec
+
 SCHEMA_VERSION = 1
 
 #: py-ipv8 packs a list of payloads with a one-byte count and each nested payload with a two-byte size: a block holds
@@ -109,12 +111,7 @@ class Frozen(VariablePayload):
     def from_bytes(cls, data: bytes) -> Any:
         """Strict: the whole of ``data``, and its one canonical encoding (py-ipv8 lets a length run past the end
         and ignores slack inside a nested object; the object must re-encode to exactly ``data``)."""
-        obj, offset = default_serializer.unpack_serializable(cls, data)
-        if offset != len(data):
-            raise ValueError(f"{cls.__name__}: {len(data) - offset} trailing bytes")
-        if obj.to_bytes() != bytes(data):
-            raise ValueError(f"{cls.__name__}: not the canonical encoding")
-        return obj
+        return codec.decode(cls, bytes(data))
 
 
 # ======================================= signed objects (relayed, verifiable) =====================================
@@ -526,6 +523,20 @@ def fingerprint() -> str:
         f"{name}|{mid}|" + ",".join(f"{n}:{f}" for n, f in fields) for name, mid, fields in describe()
     )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _schema_types() -> list[type[Frozen]]:
+    out: list[type[Frozen]] = []
+    todo = list(Frozen.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+for _cls in _schema_types():  # construction without a ``__setattr__`` call per field
+    codec.fast_init(_cls)
 
 
 def decode(msg_id: int) -> type[Frozen] | None:
