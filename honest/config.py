@@ -12,8 +12,8 @@ class NodeConfig:
     peer_timeout: float = 15.0
     ask_interval: float = 10.0
     message_timeout: float = 30.0
-    fanout: int = 0
-    batch_interval: float = 0.05
+    fanout: int = 4  # 0: forward to every validator peer
+    batch_interval: float = 0.2
     consensus: str = "pos"  # none: apply transfers on arrival (course day 1); pos: blocks and finality
     slot: float = 1.0
     block_reward: int = 0

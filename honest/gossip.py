@@ -1,8 +1,19 @@
 """Gossip as in the workshop: items identified by SHA-256(kind + payload), a seen-set that suppresses duplicates
-and forgets after ``message_timeout``, and forwarding of new valid items to peers (all, or a fan-out).
+and forgets after ``message_timeout``, and forwarding of new valid items to peers.
 
-Outgoing items are batched for ``batch_interval`` seconds and sent as one ``Gossip`` packet, signed once for all
-recipients: gossip cost is dominated by signatures, and batching is what keeps packets per transfer low.
+It is built to scale with the number of validators:
+
+* **Bounded fan-out.** Each node forwards a new item once, to ``fanout`` validator peers drawn afresh for each
+  packet (0 means all of them, as in the workshop). An item therefore costs about ``validators x fanout`` sends
+  however many validators there are, and reaches every validator with high probability (a node misses one with
+  probability about ``exp(-fanout)``).
+* **Batching.** Items wait up to ``batch_interval`` and leave as one ``Gossip`` packet, signed once for all
+  recipients, so a busy node sends at most ``fanout / batch_interval`` packets a second whatever the load.
+  A block does not wait: it is what the next slot's leader builds on, so it flushes the queue at once.
+* **Pull repairs what push misses.** A validator that misses a block learns of it from ``ChainStatus`` or from an
+  orphan child and fetches it with ``BlockRequest`` (:mod:`honest.node.sync`); a missed vote is made good by the
+  votes for the blocks after it (:meth:`honest.chain.BlockTree.add_vote`); a missed transaction stays in other
+  validators' mempools, and its sender hands it in again after ``RESUBMIT_AFTER``.
 """
 
 from __future__ import annotations
@@ -68,7 +79,7 @@ class GossipLayer:
     def forward(self, item: GossipItem) -> None:
         self._queue.append(item)
         self._queued_bytes += len(item.data) + 8
-        if self._queued_bytes >= MAX_BATCH_BYTES or self.batch_interval <= 0:
+        if self._queued_bytes >= MAX_BATCH_BYTES or self.batch_interval <= 0 or item.kind == ITEM_BLOCK:
             self.flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True

@@ -258,9 +258,10 @@ class PeeringModel(Strict):
 
 class GossipModel(Strict):
     message_timeout: float = _interval(30.0, "how long a gossiped message is remembered")
-    fanout: int = _count(0, "peers a message is forwarded to; 0 = forward to all peers", le=MAX_NODES)
-    batch_interval: float = Field(0.05, ge=0, le=MAX_LATENCY, description="time gossip waits to batch messages "
-                                  f"(seconds, 0 to {MAX_LATENCY:g})")
+    fanout: int = _count(4, "validator peers each new item is forwarded to, drawn afresh per packet; 0 = all of "
+                         "them (the workshop's flooding)", le=MAX_NODES)
+    batch_interval: float = Field(0.2, ge=0, le=MAX_LATENCY, description="time gossip waits to batch items into one "
+                                  f"packet; a block is sent at once (seconds, 0 to {MAX_LATENCY:g})")
 
 
 class LightPolicyModel(Strict):

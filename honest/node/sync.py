@@ -1,8 +1,8 @@
 """Catching up with the chain: validators tell each other their heads and fetch the blocks they miss.
 
-Validators broadcast ``ChainStatus`` periodically; one that is behind asks the peer for its head (or, holding it
-as an orphan, for the missing parent) with ``BlockRequest``. Requests are bounded and retried after a timeout, so a
-lying peer cannot make a node ask forever and a lost answer is asked for again. On a light node a
+Validators send ``ChainStatus`` periodically to a few validator peers; one that is behind asks the peer for its head
+(or, holding it as an orphan, for the missing parent) with ``BlockRequest``. Requests are bounded and retried after
+a timeout, so a lying peer cannot make a node ask forever and a lost answer is asked for again. On a light node a
 ``BlockResponse`` belongs to its channels (:mod:`honest.channels.block_fetch`).
 """
 
@@ -22,7 +22,12 @@ class ChainSync(NodeBase):
     """Chain status exchange and block requests between validators."""
 
     def send_chain_status(self) -> None:
+        """Tell a few validator peers (the gossip fan-out, drawn afresh) where our chain is: the pull half of
+        block dissemination, so its cost grows with the validators, not with their square."""
         peers = self.peers.by_role(VALIDATOR)
+        fanout = self.config.fanout
+        if fanout and len(peers) > fanout:
+            peers = self.env.rng.sample(peers, fanout)
         if peers:
             self.broadcast(peers, ChainStatus(self.head, self._height(self.head), self.tree.finalized_height))
 

@@ -1,0 +1,75 @@
+"""Gossip that scales: an item costs O(validators x fan-out) sends, every validator still gets everything, and what a
+light node receives does not grow with the number of nodes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from honest_kit import build, result, scenario
+
+from arena.sim.world import World
+from honest.node import HonestNode
+
+
+def pos_battle(validators: int, lights: int, fanout: int, duration: float = 40, rate: float = 4.0) -> World:
+    sc = scenario(
+        duration=duration, validators=validators, light_nodes=lights, genesis_balance=10**6,
+        consensus={"mode": "pos", "block_reward": 10},
+        peering={"peer_limit": 12},
+        gossip={"fanout": fanout},
+        workload={"rate": rate, "amount": [1, 20], "fee": 1, "start": 3, "stop": duration - 15},
+    )
+    world = build(sc, keep_trace=False)
+    world.run()
+    return world
+
+
+def validators_of(world: World) -> list[HonestNode]:
+    return [n.community for n in world.nodes if n.role == "validator" and isinstance(n.community, HonestNode)]
+
+
+def item_sends(world: World) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for v in validators_of(world):
+        total.update(v.gossip.relayed)
+    return total
+
+
+@pytest.mark.slow
+def test_each_item_costs_at_most_validators_times_fanout_and_still_reaches_everyone() -> None:
+    validators, fanout = 16, 3
+    world = pos_battle(validators, 8, fanout)
+    res = result(world)
+    assert res["validators_agree"] is True
+    vals = validators_of(world)
+    final = {v.tree.finalized_height for v in vals}
+    assert min(final) >= 20, final  # finality kept up with the slots, fan-out or not
+    # every validator holds every finalised block of the canonical chain (push + pull delivered all of them)
+    canon = max(vals, key=lambda v: v.tree.finalized_height)
+    chain = canon.tree.chain(canon.tree.finalized)
+    assert all(v.tree.has(b.block_hash) for v in vals for b in chain)
+    sends = item_sends(world)
+    votes = sum(len(v.voted_heights) for v in vals)
+    blocks = sum(v.blocks_proposed for v in vals)
+    # each validator forwards a new item once, to at most ``fanout`` peers: a hard bound, not a statistic
+    assert sends["vote"] <= votes * validators * fanout
+    assert sends["block"] <= blocks * validators * fanout
+    flooded = pos_battle(validators, 8, 0)
+    flood = item_sends(flooded)
+    assert sends["vote"] * 2 < flood["vote"]  # flooding costs validators x peers per item
+
+
+@pytest.mark.slow
+def test_what_a_light_node_receives_does_not_grow_with_the_network() -> None:
+    def per_light(lights: int) -> float:
+        world = pos_battle(4, lights, 4, duration=40, rate=lights / 10)
+        got: Counter[Any] = Counter()
+        for n in world.nodes:
+            if n.role == "light":
+                got[n.index] = n.endpoint.bytes_down  # everything that reached it, of every kind
+        return max(got.values()) / world.scenario.duration
+
+    small, large = per_light(10), per_light(60)  # six times the light nodes (and their payments)
+    assert large <= 1.5 * small, (small, large)
