@@ -1,74 +1,73 @@
-"""The report's charts: matplotlib (Agg) figures rendered to PNG and embedded as base64, so the page needs no network.
+"""The report's charts: inline SVG drawn in plain Python (:mod:`arena.report.svg`), so the page needs no plotting
+library, no script and no network, and the same run gives the same bytes.
 
-Each function draws one picture from :class:`~arena.report.data.ReportData` and returns an ``<img>`` tag; the
-sections decide whether there is anything to draw and put the tables around it.
+Each function draws one picture from :class:`~arena.report.data.ReportData` and returns its HTML; the sections
+decide whether there is anything to draw and put the tables around it. Every name, label and tooltip is escaped
+by the kit: node, account, plugin and drop-reason names come from the run directory, and red plugins write there.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from arena.report.data import ReportData, Spans, as_int, as_num, natural_key, red_side
+from arena.report.data import ReportData, as_int, as_num, natural_key, red_side
+from arena.report.svg import Area, Chart, Line, Mark
 
 BLUE, RED, GREY = "#1f5fa8", "#c0392b", "#8a8a8a"
 PALETTE = ["#1f5fa8", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#7b2cbf", "#6c757d", "#48a9e6", "#8ab17d",
            "#bbbbbb"]
-#: Timeline marks: event kind -> (marker, colour, size, legend label).
-MARKS = {
-    "evidence": ("*", RED, 140, "attack evidence"),
-    "theft": ("D", "#6a040f", 60, "stolen, per the referee"),
-    "plugin": ("o", "#7b2cbf", 30, "plugin log"),
-    "plugin_fault": ("X", "#c2185b", 80, "plugin fault (plugin disabled)"),
-    "equivocation": ("^", "#e76f51", 50, "equivocation seen"),
-    "withheld": ("v", "#6c757d", 30, "block withheld"),
-    "block_rejected": ("s", "#f4a261", 25, "block rejected"),
+#: Timeline marks: event kind -> (marker, legend label).
+MARKS: dict[str, tuple[Mark, str]] = {
+    "evidence": (Mark("star", RED, 7.5), "attack evidence"),
+    "theft": (Mark("diamond", "#6a040f", 5.5), "stolen, per the referee"),
+    "plugin": (Mark("circle", "#7b2cbf", 3.2), "plugin log"),
+    "plugin_fault": (Mark("cross", "#c2185b", 5), "plugin fault (plugin disabled)"),
+    "equivocation": (Mark("triangle", "#e76f51", 4.5), "equivocation seen"),
+    "withheld": (Mark("triangle_down", "#6c757d", 3.5), "block withheld"),
+    "block_rejected": (Mark("square", "#f4a261", 3), "block rejected"),
 }
+PARTITION = Area("#f4a261", 0.25)
+CRASHED = Area("#555555", 0.45, hatch=True)
+SETTLE = Area("#2a9d8f", 0.10)
+EVIDENCE_LINE = Line(RED, 0.9, "2 3", 0.8)
+#: The balance chart draws this many accounts one by one; with more, the rest become one band per role.
+MAX_LINES = 16
+#: Of those, at most this many red-side accounts (the red side's total is drawn below in any case).
+MAX_RED_LINES = 8
+BLUES = ["#1f5fa8", "#2e86de", "#48a9e6", "#0b3d91", "#5d8aa8", "#3a6ea5", "#6fa8dc", "#1c7293"]
+REDS = ["#c0392b", "#e67e22", "#8e1b10", "#d35400", "#ff6f61"]
+ROLE_DASH = {"validator": "2 2", "merchant": "6 3"}
+TIP_FIELDS = ("plugin", "kind", "event", "hook", "detail", "error")
 
 
-def figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100)
+def time_range(d: ReportData) -> tuple[float, float]:
+    return -0.01 * d.spans.end, d.spans.end * 1.015
 
 
-def png(fig: Any, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    b64 = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+def row_colours(names: Sequence[str], teams: dict[str, str]) -> list[str]:
+    return [RED if teams.get(n) == "red" else "#222" for n in names]
 
 
-def legend(ax: Any, **kw: Any) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    seen: dict[str, Any] = {}
-    for h, label in zip(handles, labels, strict=False):
-        seen.setdefault(label, h)
-    if seen:
-        ax.legend(list(seen.values()), list(seen.keys()), fontsize=8, **kw)
-
-
-def shade(ax: Any, spans: Spans, evidence: bool = False, crashes: bool = True) -> None:
+def shade(chart: Chart, d: ReportData, evidence: bool = False, crashes: bool = True) -> None:
     """Partitions, crashed nodes, the settle period and (optionally) the attack's evidence behind a time axis."""
-    for i, (s, e, _) in enumerate(spans.partitions):
-        ax.axvspan(s, e, color="#f4a261", alpha=0.22, lw=0, label="partition" if i == 0 else None)
-    for i, (s, e, _) in enumerate(spans.crashes if crashes else []):
-        ax.axvspan(s, e, facecolor="none", edgecolor="#555555", hatch="//", alpha=0.35, lw=0,
-                   label="node crashed" if i == 0 else None)
+    spans = d.spans
+    for s, e, label in spans.partitions:
+        chart.vspan(s, e, PARTITION, "partition", title=f"partition {s:.1f} to {e:.1f} s: {label}")
+    for s, e, node in spans.crashes if crashes else []:
+        chart.vspan(s, e, CRASHED, "node crashed", title=f"{d.node(node)} down {s:.1f} to {e:.1f} s")
     if spans.settle is not None:
-        ax.axvspan(*spans.settle, color="#2a9d8f", alpha=0.08, lw=0, label="settle (red plugins off)")
+        chart.vspan(*spans.settle, SETTLE, "settle (red plugins off)")
     if evidence:
-        for i, t in enumerate(spans.evidence[:60]):
-            ax.axvline(t, color=RED, ls=":", lw=0.9, alpha=0.8, label="attack evidence" if i == 0 else None)
-    ax.set_xlim(-0.01 * spans.end, spans.end * 1.015)
+        for t in spans.evidence[:60]:
+            chart.vline(t, EVIDENCE_LINE, "attack evidence")
 
 
-def _colour_ticks(ax: Any, names: Sequence[str], teams: dict[str, str]) -> None:
-    for tick, n in zip(ax.get_yticklabels(), names, strict=False):
-        tick.set_color(RED if teams.get(n) == "red" else "black")
+def _tip(d: ReportData, ev: dict[str, Any], label: str) -> str:
+    parts = [label, d.node(ev.get("node")), f"t={as_num(ev.get('t')):.2f} s"]
+    parts += [f"{k}: {ev[k]}" for k in TIP_FIELDS if ev.get(k) not in (None, "")]
+    return " · ".join(parts)
 
 
 def timeline(d: ReportData, marks: list[dict[str, Any]]) -> str:
@@ -76,155 +75,216 @@ def timeline(d: ReportData, marks: list[dict[str, Any]]) -> str:
     spans = d.spans
     rows_nodes = sorted({as_int(ev.get("node"), -1) for ev in marks} | {n for _, _, n in spans.crashes})
     rows_nodes = [n for n in rows_nodes if n >= 0]
-    fig = figure(11, 1.2 + 0.35 * max(1, len(rows_nodes)))
-    ax = fig.add_subplot()
-    shade(ax, spans, crashes=False)
-    y = {n: i for i, n in enumerate(rows_nodes)}
-    for i, (s, e, node) in enumerate(spans.crashes):
-        ax.broken_barh([(s, e - s)], (y[node] - 0.3, 0.6), facecolors="#777777", alpha=0.6,
-                       label="node down (crashed)" if i == 0 else None)
-    for kind, (marker, color, size, label) in MARKS.items():
-        pts = [(as_num(ev.get("t")), y[as_int(ev.get("node"))]) for ev in marks
-               if ev.get("ev") == kind and as_int(ev.get("node"), -1) in y]
-        if pts:
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, c=color, s=size, label=label,
-                       zorder=3)
     names = [d.node(n) for n in rows_nodes]
-    ax.set_yticks(range(len(rows_nodes)), names)
-    _colour_ticks(ax, names, d.h.teams)
-    ax.set_ylim(-0.7, max(0.7, len(rows_nodes) - 0.3))
-    ax.set_xlabel("virtual time (s)")
-    ax.set_title("Timeline: red evidence, plugin events, faults (partitions and crashes shaded)")
-    legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return png(fig, "timeline")
+    chart = Chart("timeline", "Timeline: red evidence, plugin events, faults (partitions and crashes shaded)",
+                  x=time_range(d), rows=names or ["(no node)"], row_colors=row_colours(names, d.h.teams),
+                  row_height=26, xlabel="virtual time (s)")
+    shade(chart, d, crashes=False)
+    y = {n: i for i, n in enumerate(rows_nodes)}
+    for s, e, node in spans.crashes:
+        chart.rect(s, e, y[node] - 0.3, y[node] + 0.3, Area("#777777", 0.6), "node down (crashed)",
+                   title=f"{d.node(node)} down {s:.1f} to {e:.1f} s")
+    for kind, (mark, label) in MARKS.items():
+        evs = [ev for ev in marks if ev.get("ev") == kind and as_int(ev.get("node"), -1) in y]
+        chart.markers([(as_num(ev.get("t")), y[as_int(ev.get("node"))]) for ev in evs], mark, label,
+                      [_tip(d, ev, label) for ev in evs])
+    return chart.render()
+
+
+def _moved(points: list[tuple[float, int]]) -> int:
+    start = points[0][1]
+    return max(abs(v - start) for _, v in points)
+
+
+def envelope(series: dict[str, list[tuple[float, int]]], accts: list[str]
+             ) -> tuple[list[float], list[int], list[int], list[int]]:
+    """Times and, at each, the lowest, the highest and the median balance of ``accts`` (step functions)."""
+    changes = sorted((t, a, v) for a in accts for t, v in series[a][1:])
+    now = {a: series[a][0][1] for a in accts}
+
+    def stats() -> tuple[int, int, int]:
+        vals = sorted(now.values())
+        return vals[0], vals[-1], vals[(len(vals) - 1) // 2]
+
+    xs, lo, hi, med = [0.0], [stats()[0]], [stats()[1]], [stats()[2]]
+    for t, a, v in changes:
+        now[a] = v
+        low, high, mid = stats()
+        if xs[-1] == t:
+            lo[-1], hi[-1], med[-1] = low, high, mid
+        else:
+            xs.append(t)
+            lo.append(low)
+            hi.append(high)
+            med.append(mid)
+    return xs, lo, hi, med
+
+
+def pick_lines(d: ReportData, series: dict[str, list[tuple[float, int]]]) -> tuple[list[str], dict[tuple[bool, str],
+                                                                                                   list[str]]]:
+    """The accounts drawn one by one (all of them, or the red side and the accounts that moved most, up to
+    :data:`MAX_LINES`), and the others grouped by (red side?, role) for a band each."""
+    h = d.h
+    order = sorted(series, key=lambda a: (h.red_side(a), natural_key(d.account(a))))
+    if len(order) <= MAX_LINES:
+        return order, {}
+
+    def by_move(accts: list[str]) -> list[str]:
+        return sorted(accts, key=lambda a: (-_moved(series[a]), natural_key(d.account(a))))
+
+    reds = by_move([a for a in order if h.red_side(a)])[:MAX_RED_LINES]
+    blues = by_move([a for a in order if not h.red_side(a)])[:MAX_LINES - len(reds)]
+    chosen = set(reds) | set(blues)
+    groups: dict[tuple[bool, str], list[str]] = {}
+    for a in order:
+        if a not in chosen:
+            red = h.red_side(a)
+            groups.setdefault((red, h.roles.get(d.account(a), "sybil" if red else "other")), []).append(a)
+    return [a for a in order if a in chosen], groups
 
 
 def balances(d: ReportData, series: dict[str, list[tuple[float, int]]]) -> str:
-    """Every account's balance over time (honest in blue, the red side in red) and the red side's total wealth."""
+    """Every account's balance over time (honest in blue, the red side in red) and the red side's total wealth.
+    With more than :data:`MAX_LINES` accounts, the red side and the honest accounts that moved most are drawn one by
+    one and the others as a band (lowest to highest, median dashed) per role."""
     h, end = d.h, d.spans.end
-    fig = figure(11, 7.5)
-    ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.4]})
-    shade(ax, d.spans, evidence=True)
-    shade(ax2, d.spans, evidence=True)
-    blues = ["#1f5fa8", "#2e86de", "#48a9e6", "#0b3d91", "#5d8aa8", "#3a6ea5", "#6fa8dc", "#1c7293"]
-    reds = ["#c0392b", "#e67e22", "#8e1b10", "#d35400", "#ff6f61"]
-    styles = {"validator": ":", "merchant": "--"}
-    order = sorted(series, key=lambda a: (h.red_side(a), natural_key(d.account(a))))
+    lines, groups = pick_lines(d, series)
+    values = [v for pts in series.values() for _, v in pts] or [0]
+    lo, hi = min(values), max(values)
+    pad = max(1.0, (hi - lo) * 0.05)
+    caption = (f"{len(lines)} of {len(series)} accounts drawn one by one (the red side and the honest accounts whose "
+               "balance moved most); the others as one band per role, lowest to highest, median dashed"
+               if groups else "")
+    chart = Chart("balances over time", "Balances over time (canonical finalised chain, at finalisation) — honest "
+                  "in blue, red side in red", x=time_range(d), y=(lo - pad, hi + pad), height=380,
+                  ylabel="balance (tokens)", xlabel="virtual time (s)", caption=caption)
+    shade(chart, d, evidence=True)
+    for (red, role), accts in sorted(groups.items()):
+        xs, low, high, mid = envelope(series, accts)
+        colour = RED if red else "#3a6ea5"
+        what = f"{len(accts)} other {role} accounts" + (" (red)" if red else "")
+        chart.step_band(xs, low, high, end, Area(colour, 0.15), f"{what}: range", title=f"{what}: lowest to highest")
+        chart.step(list(zip(xs, mid, strict=True)), end, Line(colour, 1.2, "5 3", 0.9), f"{what}: median",
+                   title=f"{what}: median")
     nb = nr = 0
-    for acct in order:
-        pts = series[acct]
+    for acct in sorted(lines, key=lambda a: h.red_side(a)):  # red on top
         red = h.red_side(acct)
         name = d.account(acct)
         role = h.roles.get(name, "sybil" if red else "")
         if red:
-            color, nr = reds[nr % len(reds)], nr + 1
+            style = Line(REDS[nr % len(REDS)], 2.2, ROLE_DASH.get(role, ""))
+            nr += 1
         else:
-            color, nb = blues[nb % len(blues)], nb + 1
-        xs = [p[0] for p in pts] + [end]
-        ys = [p[1] for p in pts] + [pts[-1][1]]
+            style = Line(BLUES[nb % len(BLUES)], 1.1, ROLE_DASH.get(role, ""), 0.8)
+            nb += 1
+        pts = series[acct]
         label = f"{name} (red)" if red else name
-        ax.step(xs, ys, where="post", color=color, lw=2.2 if red else 1.0, ls=styles.get(role, "-"), label=label,
-                alpha=1.0 if red else 0.75, zorder=3 if red else 2)
-    ax.set_ylabel("balance (tokens)")
-    ax.set_title("Balances over time (canonical finalised chain, at finalisation) — honest in blue, red side in red")
-    legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 if len(series) <= 22 else 2)
+        chart.step([(t, float(v)) for t, v in pts], end, style, label,
+                   title=f"{label}: {pts[0][1]} at genesis, {pts[-1][1]} at the end")
     # the red side's wealth: its balances, plus the goods blue merchants delivered to it
-    red_accts = [a for a in series if h.red_side(a)]
-    if red_accts:
-        goods = [(as_num(ev.get("t")), as_int(ev.get("value"))) for ev in h.of("delivery", role="merchant")
-                 if h.red_side(str(ev.get("buyer")))]
-        times, total, wealth = red_side(series, red_accts, goods)
-        ax2.step([*times, end], [*total, total[-1]], where="post", color=RED, lw=1.8, label="red side balances")
-        if goods:
-            ax2.step([*times, end], [*wealth, wealth[-1]], where="post", color="#7b2cbf", lw=1.8,
-                     label="red balances + goods delivered to red")
-        ax2.axhline(total[0], color=GREY, ls="--", lw=0.8, label="red side at genesis")
-        ax2.set_ylabel("red side (tokens)")
-        legend(ax2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    else:
-        ax2.text(0.5, 0.5, "no red account", ha="center", va="center", transform=ax2.transAxes)
-    ax2.set_xlabel("virtual time (s)")
-    return png(fig, "balances over time")
+    red_accts = sorted(a for a in series if h.red_side(a))
+    if not red_accts:
+        side = Chart("red side over time", "The red side's wealth", x=time_range(d), y=(0, 1), height=60,
+                     xlabel="virtual time (s)")
+        side.note("no red account")
+        return chart.render() + side.render()
+    goods = [(as_num(ev.get("t")), as_int(ev.get("value"))) for ev in h.of("delivery", role="merchant")
+             if h.red_side(str(ev.get("buyer")))]
+    times, total, wealth = red_side(series, red_accts, goods)
+    vals = [*total, *(wealth if goods else [])]
+    pad = max(1.0, (max(vals) - min(vals)) * 0.08)
+    side = Chart("red side over time", "The red side's wealth over time (all its accounts)", x=time_range(d),
+                 y=(min(vals) - pad, max(vals) + pad), height=160, ylabel="red side (tokens)",
+                 xlabel="virtual time (s)")
+    shade(side, d, evidence=True)
+    side.hline(total[0], Line(GREY, 0.9, "5 3"), "red side at genesis")
+    side.step(list(zip(times, total, strict=True)), end, Line(RED, 1.8), "red side balances")
+    if goods:
+        side.step(list(zip(times, wealth, strict=True)), end, Line("#7b2cbf", 1.8),
+                  "red balances + goods delivered to red")
+    return chart.render() + side.render()
 
 
 def block_tree(d: ReportData, proposers: list[str]) -> str:
     """Blocks by height and proposer, each joined to its parent: the canonical chain in blue, forks in red."""
     blocks, teams = d.blocks, d.h.teams
     y = {n: i for i, n in enumerate(proposers)}
-    max_h = max(b["height"] for b in blocks.values())
-    fig = figure(min(22.0, max(9.0, max_h / 8)), 1.6 + 0.45 * len(proposers))
-    ax = fig.add_subplot()
+    heights = [b["height"] for b in blocks.values()]
+    low, high = min(heights), max(heights)
+    width = min(2400.0, max(1100.0, 330 + 9.0 * (high - low + 1)))
+    n_orphan = sum(1 for b in blocks.values() if b["status"] == "orphaned")
+    chart = Chart("block tree", f"Block tree: {len(blocks)} blocks, {n_orphan} orphaned; lines join each block to "
+                  "its parent (blue: canonical chain, red dashed: forks)", x=(low - 1, high + 1), rows=proposers,
+                  row_colors=row_colours(proposers, teams), width=width, row_height=30, xlabel="block height")
+    edges: dict[str, list[tuple[float, float, float, float]]] = {"canonical": [], "orphaned": [], "other": []}
     for b in blocks.values():
         p = blocks.get(b["parent"])
-        if p is None:
-            continue
-        if b["status"] == "canonical":
-            color, lw, alpha, ls = BLUE, 0.9, 0.35, "-"
-        elif b["status"] == "orphaned":
-            color, lw, alpha, ls = RED, 1.1, 0.85, "--"
-        else:
-            color, lw, alpha, ls = GREY, 0.9, 0.7, ":"
-        ax.plot([p["height"], b["height"]], [y[p["node"]], y[b["node"]]], color=color, lw=lw, alpha=alpha, ls=ls,
-                zorder=1)
-    styles = {"canonical": dict(marker="o", s=36, label="canonical (finalised)"),
-              "not finalised": dict(marker="o", s=36, facecolors="none", edgecolors=GREY, label="not finalised yet"),
-              "orphaned": dict(marker="X", s=90, c=RED, label="orphaned (not in the canonical chain)"),
-              "unknown": dict(marker="o", s=30, c=GREY, label="block (no validator state to tell canonical)")}
-    for status, kw in styles.items():
-        pts = [b for b in blocks.values() if b["status"] == status]
-        if not pts:
-            continue
-        if status == "canonical":
-            kw = {**kw, "c": [RED if teams.get(b["node"]) == "red" else BLUE for b in pts]}
-        ax.scatter([b["height"] for b in pts], [y[b["node"]] for b in pts], zorder=3, **kw)
-    ax.set_yticks(range(len(proposers)), proposers)
-    _colour_ticks(ax, proposers, teams)
-    ax.set_ylim(-0.6, len(proposers) - 0.4)
-    ax.set_xlabel("block height")
-    ax.set_ylabel("proposer")
-    n_orphan = sum(1 for b in blocks.values() if b["status"] == "orphaned")
-    ax.set_title(f"Block tree: {len(blocks)} blocks, {n_orphan} orphaned; lines join each block to its parent "
-                 "(blue: canonical chain, red dashed: forks)")
-    legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return png(fig, "block tree")
+        if p is not None:
+            kind = b["status"] if b["status"] in ("canonical", "orphaned") else "other"
+            edges[kind].append((p["height"], y[p["node"]], b["height"], y[b["node"]]))
+    chart.segments(edges["other"], Line(GREY, 0.9, "2 2", 0.7))
+    chart.segments(edges["canonical"], Line(BLUE, 0.9, "", 0.35))
+    chart.segments(edges["orphaned"], Line(RED, 1.1, "5 3", 0.85))
+    styles = [("canonical", "blue", Mark("circle", BLUE, 3.5), "canonical (finalised)"),
+              ("canonical", "red", Mark("circle", RED, 3.5), "canonical (finalised), red proposer"),
+              ("not finalised", "", Mark("circle", GREY, 3.5, hollow=True), "not finalised yet"),
+              ("orphaned", "", Mark("cross", RED, 5), "orphaned (not in the canonical chain)"),
+              ("unknown", "", Mark("circle", GREY, 3), "block (no validator state to tell canonical)")]
+    ordered = sorted(blocks.items(), key=lambda hb: (hb[1]["height"], hb[0]))
+    for status, team, mark, label in styles:
+        pts = [(h, b) for h, b in ordered if b["status"] == status
+               and (not team or (teams.get(b["node"]) == "red") == (team == "red"))]
+        chart.markers([(b["height"], y[b["node"]]) for _, b in pts], mark, label,
+                      [f"height {b['height']} by {b['node']}: {status}, {h[:12]}, {b['txs']} txs" for h, b in pts])
+    return chart.render()
 
 
 def messages_sent(d: ReportData, sent: dict[str, dict[str, Any]], types: list[str], nodes: list[str]) -> str:
     """Messages sent per node, stacked by type (the ``types`` most common, the rest as "other")."""
-    fig = figure(11, 1.2 + 0.32 * len(nodes))
-    ax = fig.add_subplot()
-    left = [0] * len(nodes)
+    counts = {n: [as_int(sent[n].get(k)) for k in types] + [sum(as_int(v) for k, v in sent[n].items()
+                                                               if k not in types)] for n in nodes}
+    most = max((sum(c) for c in counts.values()), default=0)
+    chart = Chart("messages sent", "Messages sent per node, by type (red nodes' names in red)",
+                  x=(0, max(1.0, most * 1.03)), rows=nodes, row_colors=row_colours(nodes, d.h.teams),
+                  row_height=20 if len(nodes) <= 60 else 14, xlabel="messages sent")
     for i, kind in enumerate([*types, "other"]):
-        vals = [(as_int(sent[n].get(kind)) if kind != "other" else
-                 sum(as_int(v) for k, v in sent[n].items() if k not in types)) for n in nodes]
-        if any(vals):
-            ax.barh(range(len(nodes)), vals, left=left, color=PALETTE[i % len(PALETTE)], label=kind)
-            left = [a + b for a, b in zip(left, vals, strict=True)]
-    ax.set_yticks(range(len(nodes)), nodes)
-    _colour_ticks(ax, nodes, d.h.teams)
-    ax.invert_yaxis()
-    ax.set_xlabel("messages sent")
-    ax.set_title("Messages sent per node, by type (red nodes' names in red)")
-    legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return png(fig, "messages sent")
+        if not any(counts[n][i] for n in nodes):
+            continue
+        style = Area(PALETTE[i % len(PALETTE)])
+        chart.legend(kind, style)
+        for row, n in enumerate(nodes):
+            v = counts[n][i]
+            if v:
+                left = sum(counts[n][:i])
+                chart.rect(left, left + v, row - 0.38, row + 0.38, style, title=f"{n}: {v} {kind}")
+    return chart.render()
 
 
 def drops_over_time(d: ReportData) -> str:
     """Drops per time bin, stacked by reason (the eight most common)."""
     drop_times, end = d.h.drop_times, d.spans.end
-    fig = figure(11, 2.6)
-    ax = fig.add_subplot()
-    shade(ax, d.spans)
     width = max(1.0, end / 60)
-    bins = [i * width for i in range(int(end / width) + 2)]
-    reasons = sorted(drop_times, key=lambda r: -len(drop_times[r]))[:8]
-    ax.hist([drop_times[r] for r in reasons], bins=bins, stacked=True, label=reasons)
-    ax.set_xlabel("virtual time (s)")
-    ax.set_ylabel(f"drops per {width:g} s")
-    ax.set_title("Drops over time, by reason")
-    legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return png(fig, "drops over time")
+    n_bins = max(1, math.ceil(end / width - 1e-9))
+    reasons = sorted(drop_times, key=lambda r: (-len(drop_times[r]), r))[:8]
+    bins = {r: [0] * n_bins for r in reasons}
+    for r in reasons:
+        for t in drop_times[r]:
+            bins[r][min(n_bins - 1, max(0, int(t / width)))] += 1
+    tallest = max((sum(bins[r][i] for r in reasons) for i in range(n_bins)), default=0)
+    chart = Chart("drops over time", "Drops over time, by reason", x=time_range(d), y=(0, max(1.0, tallest * 1.08)),
+                  height=150, ylabel=f"drops per {width:g} s", xlabel="virtual time (s)", y_int=True)
+    shade(chart, d)
+    below = [0] * n_bins
+    for i, r in enumerate(reasons):
+        style = Area(PALETTE[i % len(PALETTE)])
+        chart.legend(r, style)
+        for b, n in enumerate(bins[r]):
+            if n:
+                chart.rect((b + 0.06) * width, (b + 0.94) * width, below[b], below[b] + n, style,
+                           title=f"{r}: {n} at {b * width:g} to {(b + 1) * width:g} s")
+                below[b] += n
+    return chart.render()
 
 
-__all__ = ["BLUE", "GREY", "RED", "balances", "block_tree", "drops_over_time", "figure", "legend",
-           "messages_sent", "png", "shade", "timeline"]
+__all__ = ["BLUE", "GREY", "MARKS", "MAX_LINES", "RED", "balances", "block_tree", "drops_over_time", "envelope",
+           "messages_sent", "pick_lines", "shade", "timeline"]

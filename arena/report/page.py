@@ -29,6 +29,7 @@ th{background:#f3f3f3}tr.bad td{background:#fde2e0}tr.ok td:nth-child(2){color:#
 tr.red td{background:#fff3f1}tr.red td:nth-child(2),tr.red td:first-child{color:#a02818}
 .note{color:#7a5b00;background:#fff8e1;border-left:4px solid #f0c000;padding:6px 10px;margin:8px 0}
 img{max-width:100%;display:block;margin:8px 0}details{margin:8px 0}summary{cursor:pointer;color:#1f5fa8}
+.chart{margin:8px 0;overflow-x:auto}.chart svg{display:block;max-width:100%;height:auto}.chart.wide svg{max-width:none}
 """
 
 
