@@ -2,32 +2,52 @@
 
 The public plugin API is re-exported here (``from arena import hookimpl, Plugin, Params, NodeContext, ...``); it
 holds no simulator or live-backend internals. ``docs/architecture.md`` maps the rest of the package.
+
+The re-export is lazy (PEP 562): ``import arena`` alone, as every ``arena`` command does before it knows what it will
+run, loads neither py-ipv8 nor pydantic; the first name asked for loads :mod:`arena.plugin_api`.
 """
 
 from __future__ import annotations
 
-from arena.plugin_api import (
-    WITHHOLD,
-    Adversary,
-    BudgetExceeded,
-    Contact,
-    Evidence,
-    Identity,
-    InMessage,
-    NodeContext,
-    OutMessage,
-    Packet,
-    Params,
-    PaymentStatus,
-    PeerInfo,
-    Plugin,
-    Wallet,
-    hookimpl,
-    work_of,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arena.plugin_api import (
+        WITHHOLD,
+        Adversary,
+        BudgetExceeded,
+        Contact,
+        Evidence,
+        Identity,
+        InMessage,
+        NodeContext,
+        OutMessage,
+        Packet,
+        Params,
+        PaymentStatus,
+        PeerInfo,
+        Plugin,
+        Wallet,
+        hookimpl,
+        work_of,
+    )
 
 __version__ = "0.1.0"
 
 __all__ = ["WITHHOLD", "Adversary", "BudgetExceeded", "Contact", "Evidence", "Identity", "InMessage", "NodeContext",
            "OutMessage", "Packet", "Params", "PaymentStatus", "PeerInfo", "Plugin", "Wallet", "__version__",
            "hookimpl", "work_of"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from arena import plugin_api
+
+        value = getattr(plugin_api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'arena' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

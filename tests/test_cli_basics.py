@@ -121,3 +121,32 @@ def test_installed_script_reports_bad_input_without_traceback(tmp_path: Path) ->
     assert f"{path}:6: validatorz: unknown key" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_no_report_writes_the_run_directory_without_report_html(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", str(PINGPONG), "--out", str(out), "--no-report", "--quiet",
+                                       "--check-determinism"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("verdict: ") and "report:" not in result.stdout
+    names = {p.name for p in out.iterdir()}
+    assert {"trace.jsonl", "result.json", "replay"} <= names and "report.html" not in names
+    assert not (out / "replay" / "report.html").exists()  # the determinism replay never gets one
+    assert json.loads((out / "result.json").read_text())["scenario"] == "pingpong"
+    later = CliRunner().invoke(main, ["report", str(out)])  # built later from the files
+    assert later.exit_code == 0 and (out / "report.html").is_file()
+
+
+def test_no_report_is_documented_and_cannot_go_with_open(tmp_path: Path) -> None:
+    help_text = CliRunner().invoke(main, ["run", "--help"]).output
+    assert "--no-report" in help_text and "report.html" in help_text
+    assert "red_won" in help_text  # --expect's choices, read from the referee when shown
+    both = CliRunner().invoke(main, ["run", str(PINGPONG), "--out", str(tmp_path / "r"), "--no-report", "--open"])
+    assert both.exit_code == 2 and "--no-report" in both.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_expect_rejects_a_verdict_the_referee_does_not_have() -> None:
+    result = CliRunner().invoke(main, ["run", str(PINGPONG), "--expect", "nobody_won"])
+    assert result.exit_code == 2
+    assert "nobody_won" in result.output and "red_won" in result.output

@@ -15,17 +15,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-
-from arena.plugin_host.registry import PluginError
-from arena.referee.checkers import VERDICTS
-from arena.scenario.yamlsource import ScenarioError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from arena.scenario.model import ExpectModel
+
+    console: Console  # the stderr console (err_console()), made when first imported
 
 EXIT_OK, EXIT_EXPECTATION, EXIT_BAD_INPUT, EXIT_CRASH = 0, 1, 2, 3
 
@@ -34,10 +34,41 @@ EXIT_CODES_HELP = ("Exit codes: 0 the battle finished and was judged, whatever t
                    "crashed. A plugin never chooses the exit code.")
 """The epilog of every battle command's ``--help``."""
 
-VERDICT_CHOICE = click.Choice(VERDICTS)
+
+class VerdictChoice(click.Choice):
+    """The referee's verdicts (:data:`arena.referee.checkers.VERDICTS`) as a click choice, read only when a command
+    parses or shows its ``--expect``: declaring the option imports nothing of the referee."""
+
+    def __init__(self) -> None:  # click.Choice's own __init__ would fix the choices now
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from arena.referee.checkers import VERDICTS
+
+        return VERDICTS
+
+    @choices.setter
+    def choices(self, value: tuple[str, ...]) -> None:  # the verdicts are the referee's, not the caller's
+        pass
+
+
+VERDICT_CHOICE = VerdictChoice()
 """The values of ``--expect`` (the referee's verdicts)."""
 
-console = Console(stderr=True)
+
+@cache
+def err_console() -> Console:
+    """The console on stderr every command prints warnings and errors to (rich is imported on first use)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "console":  # ``from arena.cli.errors import console``: made when first asked for
+        return err_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UserError(click.ClickException):
@@ -47,12 +78,15 @@ class UserError(click.ClickException):
 @contextmanager
 def user_errors(crash: tuple[type[BaseException], ...] = (), label: str = "run crashed") -> Iterator[None]:
     """Scenario and plugin errors exit 2 with one line, no traceback; ``crash`` exceptions exit 3."""
+    from arena.plugin_host.registry import PluginError
+    from arena.scenario.yamlsource import ScenarioError
+
     try:
         yield
     except (ScenarioError, PluginError) as exc:
         raise UserError(str(exc)) from None
     except crash as exc:
-        console.print(f"[red]{label}:[/red] {exc}")
+        err_console().print(f"[red]{label}:[/red] {exc}")
         sys.exit(EXIT_CRASH)
 
 

@@ -1,5 +1,10 @@
 """The ``arena`` command. Exit codes (:mod:`arena.cli.errors`): 0 the battle finished and was judged, whatever the
-verdict; 1 an expectation (the scenario's ``expect:``, ``--expect``) was not met; 2 bad input; 3 the run crashed."""
+verdict; 1 an expectation (the scenario's ``expect:``, ``--expect``) was not met; 2 bad input; 3 the run crashed.
+
+Imports stay lazy: this module imports click and nothing heavy at the top; each command imports what it needs
+when it runs, and the commands of other modules are imported only when used (:class:`arena.cli.lazy.LazyGroup`),
+so ``arena --help`` loads no simulator, live backend, report or plotting library (``tests/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,44 +13,77 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from arena import __version__
-from arena.cli.errors import EXIT_CODES_HELP, EXIT_CRASH, VERDICT_CHOICE, UserError, console, exit_for
+from arena.cli.errors import EXIT_CODES_HELP, EXIT_CRASH, VERDICT_CHOICE, UserError, err_console, exit_for
 from arena.cli.errors import user_errors as _user_errors
-from arena.plugin_host.registry import default_registry
-from arena.runtime.trace import first_difference
-from arena.scenario.checks import check_scenario
-from arena.scenario.model import Scenario, load_scenario
-from arena.scenario.yamlsource import parse_param
-from arena.sim.loop import SimulationError
-from arena.sim.runner import default_out_dir, run_battle
+from arena.cli.lazy import LazyGroup
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
+
+    from arena.scenario.model import Scenario
     from arena.sim.world import World
 
-out = Console()
+#: The commands that live in their own modules (one job per file): name -> (where, the first line of its help).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "channels": ("arena.experiments.channels:channels_cmd", "Compare channel topologies: payment success, hops, "
+                 "latency, fees, liquidity depletion, busiest relay."),
+    "judge": ("arena.cli.judge:judge_cmd", "Judge RUN_DIR again from its trace and final states; write the verdict "
+              "into its result.json."),
+    "live": ("arena.cli.live:live_cmd", "Run a battle live: real py-ipv8 UDP endpoints on 127.0.0.1, nodes in worker "
+             "processes, in real time."),
+    "new": ("arena.cli.scaffold:new_cmd", "Create a new attack or defense plugin with a scenario and a test."),
+    "node": ("arena.cli.live:node_cmd", "Run one node of a live battle (each team starts its own nodes with its own "
+             "keys and plugins)."),
+    "schema": ("arena.cli.schema:schema_cmd", "Print the wire schema (messages and signed objects) and its "
+               "fingerprint; write or check the lock."),
+    "sweep": ("arena.experiments.sweep:sweep_cmd", "Run a scenario under several cases and seeds; compare stake, "
+              "block and reward shares per validator."),
+    "tournament": ("arena.experiments.tournament:tournament_cmd", "Play every attack against every defense setting "
+                   "over several seeds, in parallel; leaderboard and heatmap."),
+}
+
+
+@cache
+def out() -> Console:
+    """The console on stdout (rich is imported on first use)."""
+    from rich.console import Console
+
+    return Console()
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def user_errors() -> AbstractContextManager[None]:
     """Bad input becomes a one-line message and exit 2; a crash of the simulated world exits 3."""
+    from arena.sim.loop import SimulationError
+
     return _user_errors((SimulationError,), "run crashed")
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
 @click.version_option(__version__, prog_name="arena")
 def main() -> None:
     """ipv8-arena: red-vs-blue battles on py-ipv8 blockchains, simulated or live."""
 
 
 def load(path: str, params: tuple[str, ...] = ()) -> Scenario:
+    from arena.scenario.model import load_scenario
+    from arena.scenario.yamlsource import parse_param
+
     return load_scenario(path, [parse_param(p) for p in params])
 
 
@@ -86,9 +124,12 @@ def battle_status(world: World) -> str:
 @contextmanager
 def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]:
     """A rich progress bar in virtual seconds, only on a terminal."""
+    console = err_console()
     if not enabled or not console.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                TextColumn("{task.completed:.0f}/{task.total:.0f} virtual s"),
                TextColumn("{task.fields[packets]} packets"), TextColumn("{task.fields[evidence]} evidence"),
@@ -110,12 +151,24 @@ def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]
 @click.option("--json", "as_json", is_flag=True, help="Print result.json to stdout.")
 @click.option("--open", "open_report", is_flag=True,
               help="Print the report's path and open it in a browser (only from a terminal, never in CI).")
+@click.option("--no-report", is_flag=True,
+              help="Do not write report.html (scripted runs; `arena report RUN_DIR` builds it later from the files).")
 @click.option("--expect", "expect", type=VERDICT_CHOICE, default=None,
               help="Exit 1 unless the verdict is this one (overrides the verdict of the scenario's expect:).")
 def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str, ...], params: tuple[str, ...],
-        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool, open_report: bool,
+        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool, open_report: bool, no_report: bool,
         expect: str | None) -> None:
-    """Run a battle in the deterministic simulator."""
+    """Run a battle in the deterministic simulator.
+
+    The run directory (trace.jsonl, states/, result.json with the verdict) is complete before report.html is
+    written; --no-report skips the report."""
+    from arena.plugin_host.registry import default_registry
+    from arena.scenario.checks import check_scenario
+    from arena.sim.runner import default_out_dir, run_battle, write_result
+
+    if open_report and no_report:
+        raise UserError("--open shows report.html, which --no-report does not write: give one of them")
+    console = err_console()
     with user_errors():
         sc = load(scenario, params)
         registry = default_registry(plugins)
@@ -123,10 +176,13 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
         target = Path(out_dir) if out_dir else default_out_dir(sc)
         with progress_bar(sc.duration, not (quiet or as_json)) as prog:
             outcome = run_battle(sc, seed=seed, out_dir=target, registry=registry, progress=prog,
-                                 watch=prog.watch if prog is not None else None)
-        result = outcome.result
+                                 watch=prog.watch if prog is not None else None, report=False)
+        result = outcome.result  # result.json is written: the report (a view of the files) comes last
         if check_determinism:
-            again = run_battle(sc, seed=seed, out_dir=target / "replay", registry=default_registry(plugins))
+            from arena.runtime.trace import first_difference
+
+            again = run_battle(sc, seed=seed, out_dir=target / "replay", registry=default_registry(plugins),
+                               report=False)
             diff = first_difference(target / "trace.jsonl", target / "replay" / "trace.jsonl")
             if diff is not None:
                 line, a, b = diff
@@ -136,30 +192,36 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
             console.print(f"deterministic: both runs gave trace sha256 {again.result['trace_sha256']}")
         if baseline:
             from arena.referee.baseline import compare
-            from arena.sim.runner import write_result
 
             base = run_battle(sc, seed=seed, out_dir=target / "baseline", registry=default_registry(plugins),
-                              red_enabled=False)
+                              red_enabled=False, report=False)
             result["baseline"] = compare(result, base.result)
             write_result(target, result)
-            _rebuild_report(target)
+    if not no_report:
+        if baseline:  # first, so that the attacked run's report links to it
+            write_report_or_warn(target / "baseline")
+        write_report_or_warn(target)
     print_outcome(result, target, quiet, as_json, open_report)
     sys.exit(exit_for(result, sc.expect, expect))
 
 
-def _rebuild_report(target: Path) -> None:
-    from arena.report.html import write_report
+def write_report_or_warn(target: Path) -> None:
+    """Write ``target/report.html``; a failure is a warning on stderr (the run is kept whatever happens to it)."""
+    from arena.report.page import write_report
 
     try:
         write_report(target)
-    except Exception as exc:  # the run is kept whatever happens to its report
-        console.print(f"[yellow]warning:[/yellow] report.html not rebuilt: {type(exc).__name__}: {escape(str(exc))}")
+    except Exception as exc:  # the report is a view: never lose the run over it
+        err_console().print(f"[yellow]warning:[/yellow] report.html not written for {escape(str(target))}: "
+                            f"{type(exc).__name__}: {escape(str(exc))}")
 
 
 def print_outcome(result: dict[str, Any], target: Path, quiet: bool, as_json: bool, open_report: bool = False
                   ) -> None:
     """``--json``: result.json alone on stdout; ``--quiet``: one line; else the ledgers, the summary and the line."""
-    from arena.report.html import REPORT_NAME
+    from arena.report.data import REPORT_NAME
+
+    console = err_console()
 
     report_path = target / REPORT_NAME
     if as_json:
@@ -174,11 +236,11 @@ def print_outcome(result: dict[str, Any], target: Path, quiet: bool, as_json: bo
         click.echo(line + (f"  report: {report_path}" if open_report else ""))
     else:
         for table in [*ledger_tables(target), *summary_tables(result)]:
-            out.print(table)
-        out.print(f"verdict: [bold]{escape(str(verdict))}[/bold]  stolen: {result.get('stolen', 0)}  run: "
-                  f"{escape(str(target))}", soft_wrap=True)
+            out().print(table)
+        out().print(f"verdict: [bold]{escape(str(verdict))}[/bold]  stolen: {result.get('stolen', 0)}  run: "
+                    f"{escape(str(target))}", soft_wrap=True)
         if report_path.is_file():
-            out.print(f"report: {escape(str(report_path))}", soft_wrap=True)
+            out().print(f"report: {escape(str(report_path))}", soft_wrap=True)
     if open_report:
         open_in_browser(report_path)
 
@@ -186,7 +248,7 @@ def print_outcome(result: dict[str, Any], target: Path, quiet: bool, as_json: bo
 def open_in_browser(path: Path) -> None:
     """Open a report in the default browser, only when stdout is a terminal and not in CI."""
     if not path.is_file():
-        console.print(f"[yellow]no report at {escape(str(path))}[/yellow]")
+        err_console().print(f"[yellow]no report at {escape(str(path))}[/yellow]")
         return
     if sys.stdout.isatty() and not os.environ.get("CI"):
         import webbrowser
@@ -210,6 +272,8 @@ def fault_line(fault: dict[str, Any]) -> str:
 
 def summary_tables(result: dict[str, Any]) -> list[Table]:
     """The outcome at a glance: verdict, what was stolen, invariants, throughput, network."""
+    from rich.table import Table
+
     tables = []
     t = Table(title=f"{result['scenario']} (seed {result['seed']}, {result['backend']})")
     t.add_column("metric")
@@ -280,7 +344,9 @@ def _short_num(x: Any) -> str:
 def ledger_tables(run_dir: Path, max_rows: int = 30) -> list[Table]:
     """Each honest validator's ledger (account, team, balance, nonce, stake), as the course's day 1 asks to print;
     validators holding identical ledgers share one table (its title names them all)."""
-    from arena.report.html import account_names, natural_key
+    from rich.table import Table
+
+    from arena.report.data import account_names, natural_key
 
     states_dir = run_dir / "states"
     if not states_dir.is_dir():
@@ -320,7 +386,7 @@ def ledger_tables(run_dir: Path, max_rows: int = 30) -> list[Table]:
 @click.option("--open", "open_report", is_flag=True, help="Open it in a browser (only from a terminal, never in CI).")
 def report_cmd(run_dir: str, open_report: bool) -> None:
     """Build RUN_DIR/report.html again from the run's files and print its path."""
-    from arena.report.html import write_report
+    from arena.report.page import write_report
 
     try:
         path = write_report(Path(run_dir))
@@ -335,6 +401,10 @@ def report_cmd(run_dir: str, open_report: bool) -> None:
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Also load a plugin file.")
 def plugins_cmd(plugins: tuple[str, ...]) -> None:
     """List the plugins found (entry points and files) and the hooks each implements."""
+    from rich.table import Table
+
+    from arena.plugin_host.registry import default_registry
+
     with user_errors():
         registry = default_registry(plugins)
     t = Table(title="plugins")
@@ -342,24 +412,8 @@ def plugins_cmd(plugins: tuple[str, ...]) -> None:
         t.add_column(col)
     for info in sorted(registry.plugins.values(), key=lambda i: (i.team, i.name)):
         t.add_row(info.name, info.team, ", ".join(info.hooks), info.source, info.doc)
-    out.print(t)
+    out().print(t)
 
-
-def _register() -> None:
-    """Commands that live in their own modules (one job per file)."""
-    from arena.cli.judge import judge_cmd
-    from arena.cli.live import live_cmd, node_cmd
-    from arena.cli.scaffold import new_cmd
-    from arena.cli.schema import schema_cmd
-    from arena.experiments.channels import channels_cmd
-    from arena.experiments.sweep import sweep_cmd
-    from arena.experiments.tournament import tournament_cmd
-
-    for cmd in (judge_cmd, schema_cmd, sweep_cmd, new_cmd, channels_cmd, live_cmd, node_cmd, tournament_cmd):
-        main.add_command(cmd)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
