@@ -2,9 +2,10 @@
 
 py-ipv8 reads ``time.time()`` and the global ``random`` in a few places (peer liveness, introductions, request
 cache ids). Inside a simulation those names are pointed at the virtual clock and a seeded stream; they are put
-back when the simulation ends. Signature verification is a pure function of (key, data, signature), so inside the
-simulator its result is memoised: every recipient still runs the check on its code path, but a broadcast signed
-once is verified once per process.
+back when the simulation ends. Crypto goes through :func:`arena.runtime.crypto.fast_crypto`: libsodium for
+curve25519 keys, with py-ipv8's exact answers; signatures are memoised (Ed25519 is deterministic), and so is
+verification, a pure function of (key, data, signature): every recipient still runs the check on its code path,
+but a broadcast signed once is verified once per process.
 """
 
 from __future__ import annotations
@@ -22,43 +23,11 @@ import ipv8.peerdiscovery.community
 import ipv8.peerdiscovery.discovery
 import ipv8.requestcache
 import ipv8.taskmanager
-from ipv8.keyvault.crypto import ECCrypto, default_eccrypto
+from ipv8.keyvault.crypto import default_eccrypto
 
+from arena.runtime.crypto import VerifyCache, fast_crypto
 
-class VerifyCache:
-    """Memoises ``is_valid_signature`` and ``key_from_public_bin`` of an ``ECCrypto`` (bounded, FIFO eviction)."""
-
-    def __init__(self, crypto: ECCrypto, limit: int = 200_000) -> None:
-        self.crypto = crypto
-        self.limit = limit
-        self._valid: dict[tuple[bytes, bytes, bytes], bool] = {}
-        self._keys: dict[bytes, Any] = {}
-        self.hits = 0
-        self.misses = 0
-        self._orig_valid = crypto.is_valid_signature
-        self._orig_key = crypto.key_from_public_bin
-
-    def is_valid_signature(self, public_key: Any, data: bytes, signature: bytes) -> bool:
-        k = (public_key.key_to_bin(), bytes(data), bytes(signature))
-        found = self._valid.get(k)
-        if found is not None:
-            self.hits += 1
-            return found
-        self.misses += 1
-        ok = bool(self._orig_valid(public_key, data, signature))
-        if len(self._valid) >= self.limit:
-            self._valid.pop(next(iter(self._valid)))
-        self._valid[k] = ok
-        return ok
-
-    def key_from_public_bin(self, key_bin: bytes) -> Any:
-        key = self._keys.get(key_bin)
-        if key is None:
-            key = self._orig_key(key_bin)
-            if len(self._keys) >= self.limit:
-                self._keys.pop(next(iter(self._keys)))
-            self._keys[key_bin] = key
-        return key
+__all__ = ["VerifyCache", "virtual_ipv8"]
 
 
 _PATCHES: list[tuple[Any, str]] = [
@@ -81,7 +50,10 @@ _PATCHES: list[tuple[Any, str]] = [
 @contextmanager
 def virtual_ipv8(clock: Callable[[], float], rng: random.Random, cache_signatures: bool = True) -> Iterator[
         VerifyCache | None]:
-    """Within the block, py-ipv8 reads ``clock`` for time and ``rng`` for randomness; signatures are memoised."""
+    """Within the block, py-ipv8 reads ``clock`` for time and ``rng`` for randomness; with ``cache_signatures``,
+    ``default_eccrypto`` signs and verifies through :func:`~arena.runtime.crypto.fast_crypto` (libsodium, memoised;
+    the verify cache is yielded). ``cache_signatures=False`` leaves py-ipv8's crypto exactly as it is (the reference
+    the fast path is compared with, and the benchmarks' no-cache variant)."""
     saved = [(mod, name, getattr(mod, name)) for mod, name in _PATCHES]
     replacements: dict[str, Any] = {
         "random": rng.random,
@@ -97,15 +69,12 @@ def virtual_ipv8(clock: Callable[[], float], rng: random.Random, cache_signature
                 setattr(mod, name, clock)
         else:
             setattr(mod, name, replacements[name])
-    cache = VerifyCache(default_eccrypto) if cache_signatures else None
-    if cache is not None:
-        default_eccrypto.is_valid_signature = cache.is_valid_signature  # type: ignore[method-assign]
-        default_eccrypto.key_from_public_bin = cache.key_from_public_bin  # type: ignore[method-assign]
     try:
-        yield cache
+        if cache_signatures:
+            with fast_crypto(default_eccrypto, cache_verify=True) as patch:
+                yield patch.cache
+        else:
+            yield None
     finally:
         for mod, name, value in saved:
             setattr(mod, name, value)
-        if cache is not None:
-            del default_eccrypto.is_valid_signature
-            del default_eccrypto.key_from_public_bin
