@@ -98,6 +98,7 @@ class BlockTree:
         self.evidence: list[Evidence] = []
         self._votes: dict[bytes, set[bytes]] = {}  # block -> voter accounts
         self._vote_of: dict[tuple[bytes, int], Vote] = {}  # (voter, height) -> first counted vote
+        self._support: dict[tuple[bytes, int], tuple[bytes, bool]] = {}  # (voter, height) -> (block, explicit)
         self._seen_votes: set[bytes] = set()
         self._equivocated: set[tuple[bytes, int]] = set()
         self._by_proposer_memo: tuple[bytes, dict[bytes, int]] | None = None
@@ -397,23 +398,50 @@ class BlockTree:
             return "bad_vote_height"
         self._vote_of[key] = vote
         self._seen_votes.add(raw)
-        self._votes.setdefault(bh, set()).add(voter)
-        if self.finality == "votes" and self._height[bh] > self.finalized_height and self.is_ancestor(self.finalized,
-                                                                                                       bh):
-            # A vote for a block supports its ancestors too (down to the finalised block), so a lost vote for one
-            # block is made good by the votes for the next: finality keeps up on a lossy network.
-            total = sum(stakes.values())
-            best = None
-            h: bytes | None = bh
-            while h is not None and self._height.get(h, 0) > self.finalized_height:
-                voters = self._votes.setdefault(h, set())
-                voters.add(voter)
-                if best is None and total > 0 and 3 * sum(stakes.get(v, 0) for v in voters) > 2 * total:
-                    best = h
-                h = self._parent.get(h)
-            if best is not None:
-                self._finalize(best)
+        if self.finality != "votes" or self._height[bh] <= self.finalized_height or not self.is_ancestor(
+                self.finalized, bh):
+            self._votes.setdefault(bh, set()).add(voter)
+            return None
+        # A vote for a block supports its ancestors too (down to the finalised block), so a lost vote for one block
+        # is made good by the votes for the next: finality keeps up on a lossy network. But a voter supports at most
+        # one block per height, and its own vote at a height outranks what a vote higher up implied there: a
+        # validator that voted for A at height 2 and, after a reorg, for a block above A's sibling B does not count
+        # for B at height 2 (counting it for both is how two views could each see 2/3 for conflicting blocks).
+        self._withdraw_implied(voter, vote.height, bh)
+        best = None
+        total = sum(stakes.values())
+        h: bytes | None = bh
+        while h is not None and self._height.get(h, 0) > self.finalized_height:
+            at = (voter, self._height[h])
+            held = self._support.get(at)
+            if held is not None and held[0] != h:
+                break  # this voter already supports another block here (and below it, that block's chain)
+            if held is None:
+                self._support[at] = (h, h == bh)
+                self._votes.setdefault(h, set()).add(voter)
+            voters = self._votes.get(h, set())
+            if best is None and total > 0 and 3 * sum(stakes.get(v, 0) for v in voters) > 2 * total:
+                best = h
+            h = self._parent.get(h)
+        if best is not None:
+            self._finalize(best)
         return None
+
+    def _withdraw_implied(self, voter: bytes, height: int, block: bytes) -> None:
+        """The voter's own vote for ``block`` at ``height`` arrived after a vote of theirs higher up had implied
+        support for a different block there: withdraw that implied support down to where the two chains meet."""
+        held = self._support.get((voter, height))
+        if held is None or held[0] == block or held[1]:
+            return
+        h: bytes | None = held[0]
+        while h is not None and self._height.get(h, 0) > self.finalized_height and not self.is_ancestor(h, block):
+            at = (voter, self._height[h])
+            got = self._support.get(at)
+            if got is None or got[0] != h or got[1]:
+                break
+            del self._support[at]
+            self._votes.get(h, set()).discard(voter)
+            h = self._parent.get(h)
 
     def vote_weight(self, h: bytes) -> int:
         """Stake (in the finalised state) of the validators that voted for ``h`` or a descendant of it."""

@@ -351,3 +351,34 @@ def test_blocks_never_exceed_what_py_ipv8_can_pack() -> None:
     block = t.build(leader_key(t, G, slot), G, slot, txs)
     assert len(block.txs) == MAX_LIST_ITEMS
     assert Block.from_bytes(block.to_bytes()).block_hash == block.block_hash
+
+
+def fork_at_one() -> tuple[BlockTree, bytes, bytes, bytes]:
+    """Two blocks at height 1 (A, B) and B's child at height 2."""
+    t = tree()
+    a1 = extend(t, G, slot=1)
+    b1 = extend(t, G, slot=2)
+    b2 = extend(t, b1)
+    return t, a1, b1, b2
+
+
+def test_a_voter_supports_one_block_per_height_and_its_own_vote_outranks_an_implied_one() -> None:
+    """Validators 0 and 1 voted for A at height 1, then (after a reorg) for B's child at height 2; this node got the
+    height-2 votes first. Before: their later votes counted for B at height 1 as well, so with validator 2's vote
+    for B this node finalised B while a node that saw the height-1 votes (0, 1, 3 for A) finalised A."""
+    t, a1, b1, b2 = fork_at_one()
+    vote_all(t, b2, [0, 1])  # imply support for b1 at height 1
+    assert t.vote_weight(b1) == 200
+    vote_all(t, a1, [0, 1])  # their own height-1 votes were for a1: the implied support for b1 is withdrawn
+    assert t.vote_weight(b1) == 0 and t.vote_weight(a1) == 200
+    vote_all(t, b1, [2])
+    assert t.finalized == G  # b1 has one voter, not three
+    vote_all(t, a1, [3])
+    assert t.finalized == a1  # the same block the other view finalises
+
+
+def test_a_voter_already_counted_at_a_height_adds_nothing_there_from_a_later_vote() -> None:
+    t, a1, b1, b2 = fork_at_one()
+    vote_all(t, a1, [0, 1])
+    vote_all(t, b2, [0, 1, 3])  # 0 and 1 already support a1 at height 1: only 3 adds to b1 there
+    assert t.vote_weight(b1) == 100 and t.vote_weight(a1) == 200 and t.vote_weight(b2) == 300
