@@ -204,6 +204,110 @@ def _list_step(sub: type[Any]) -> Callable[[bytes, int, int, list[Any]], int]:
     return step
 
 
+_encoders: dict[type, Callable[[Any], bytes]] = {}
+
+
+def encode(obj: Any) -> bytes:
+    """The canonical bytes of a schema object, as py-ipv8's ``pack_serializable`` makes them: the same ``struct``
+    formats field by field, fixed runs packed at once. Anything it cannot pack goes to py-ipv8, so a bad value raises
+    py-ipv8's own error."""
+    try:
+        fn = _encoders.get(type(obj)) or _compile_encoder(type(obj))
+        return fn(obj)
+    except Exception:
+        return bytes(default_serializer.pack_serializable(obj))
+
+
+Packer = Callable[[Any], bytes]
+
+
+def _compile_encoder(cls: type[Any]) -> Packer:
+    parts: list[Packer] = []
+    fixed: list[tuple[str, str]] = []
+
+    def close_fixed() -> None:
+        if fixed:
+            parts.append(_fixed_packer([n for n, _ in fixed], [f for _, f in fixed]))
+            fixed.clear()
+
+    for name, fmt in zip(cls.names, cls.format_list, strict=True):
+        if isinstance(fmt, str) and fmt in _FIXED:
+            fixed.append((name, fmt))
+            continue
+        close_fixed()
+        if isinstance(fmt, str) and fmt in _VARLEN:
+            parts.append(_varlen_packer(name, *_VARLEN[fmt]))
+        elif fmt == "ipv4":
+            parts.append(_ipv4_packer(name))
+        elif isinstance(fmt, list) and len(fmt) == 1 and isinstance(fmt[0], type):
+            parts.append(_field_packer(name, _pack_list))
+        elif isinstance(fmt, type):
+            parts.append(_field_packer(name, _pack_nested))
+        else:
+            _encoders[cls] = _generic_pack
+            return _generic_pack
+    close_fixed()
+
+    def run(o: Any) -> bytes:
+        return b"".join([p(o) for p in parts])
+
+    _encoders[cls] = run
+    return run
+
+
+def _generic_pack(o: Any) -> bytes:
+    return bytes(default_serializer.pack_serializable(o))
+
+
+def _fixed_packer(names: list[str], formats: list[str]) -> Packer:
+    # "?" packs as struct's "?" (any truthy value is 1), exactly as py-ipv8 does
+    st = struct.Struct(">" + "".join("?" if f == "?" else _FIXED[f] for f in formats))
+    fields = tuple(names)
+
+    def pack(o: Any) -> bytes:
+        return st.pack(*[getattr(o, n) for n in fields])
+
+    return pack
+
+
+def _varlen_packer(name: str, prefix: int, text: bool) -> Packer:
+    length = _H if prefix == 2 else _I
+
+    def pack(o: Any) -> bytes:
+        value = getattr(o, name)
+        data = value.encode() if text else value
+        return length.pack(len(data)) + data
+
+    return pack
+
+
+def _ipv4_packer(name: str) -> Packer:
+    def pack(o: Any) -> bytes:
+        host, port = getattr(o, name)
+        return _IPV4.pack(socket.inet_aton(host), port)
+
+    return pack
+
+
+def _field_packer(name: str, inner: Packer) -> Packer:
+    def pack(o: Any) -> bytes:
+        return inner(getattr(o, name))
+
+    return pack
+
+
+def _pack_nested(obj: Any) -> bytes:
+    data = encode(obj)
+    return _H.pack(len(data)) + data
+
+
+_B = struct.Struct(">B")
+
+
+def _pack_list(items: Any) -> bytes:
+    return _B.pack(len(items)) + b"".join([_pack_nested(i) for i in items])
+
+
 def fast_init(cls: type[Any]) -> None:
     """Give a schema class an ``__init__`` that fills ``__dict__`` directly, lists stored as tuples (what
     ``Frozen.__setattr__`` would do field by field). Defaults of the original ``__init__`` are kept."""

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keys import PrivateKey
 from ipv8.messaging.lazy_payload import VariablePayload, vp_compile
-from ipv8.messaging.serialization import default_serializer
 
 from . import codec
 
@@ -105,7 +104,7 @@ class Frozen(VariablePayload):
         object.__setattr__(self, name, tuple(value) if type(value) is list else value)
 
     def to_bytes(self) -> bytes:
-        return bytes(default_serializer.pack_serializable(self))
+        return codec.encode(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Any:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from honest_kit import sample_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ipv8.messaging.serialization import default_serializer
 
 from honest import codec
 from honest.schema import MESSAGES, OBJECTS, Frozen, Gossip, GossipItem, Tx, TxAck
@@ -156,3 +158,52 @@ def test_every_single_byte_change_is_judged_the_same(cls: type[Frozen], data: st
         assert_same(cls, encoded[:i])
         assert_same(cls, encoded[:i] + b"\x00" + encoded[i:])
     assert_same(cls, encoded + b"\x00")
+
+
+def reference_pack(obj: Any) -> tuple[bool, Any]:
+    try:
+        return True, bytes(default_serializer.pack_serializable(obj))
+    except Exception as e:
+        return False, type(e)
+
+
+def our_pack(obj: Any) -> tuple[bool, Any]:
+    try:
+        return True, codec.encode(obj)
+    except Exception as e:
+        return False, type(e)
+
+
+@pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.__name__)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_compiled_encoder_makes_py_ipv8s_bytes(cls: type[Frozen], data: st.DataObject) -> None:
+    obj = data.draw(instances(cls))
+    assert our_pack(obj) == reference_pack(obj)
+
+
+odd_values = st.one_of(st.none(), st.integers(-2, 2**64 + 1), st.booleans(), st.text(max_size=3),
+                       st.binary(max_size=40), st.lists(st.integers(0, 3), max_size=300),
+                       st.tuples(st.text(max_size=3), st.integers(-1, 70_000)))
+
+
+@pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.__name__)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_odd_field_values_pack_or_fail_as_py_ipv8_does(cls: type[Frozen], data: st.DataObject) -> None:
+    """A plugin can hand any value to a schema constructor: the bytes, or the error type, are py-ipv8's."""
+    obj = data.draw(instances(cls))
+    field = data.draw(st.sampled_from(cls.names))
+    obj.__dict__[field] = data.draw(odd_values)
+    assert our_pack(obj) == reference_pack(obj)
+
+
+def test_a_node_signs_the_same_packet_py_ipv8_would() -> None:
+    from honest_kit import build, node, running, scenario
+
+    with running(build(scenario(duration=2), keep_trace=False)) as world:
+        n = node(world, 0)
+        for cls in TYPES:
+            if cls.msg_id:
+                payload = sample_payload(cls, fill_lists=True)
+                assert n.pack_signed(payload) == n.ezr_pack(payload.msg_id, payload), cls.__name__

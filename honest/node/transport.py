@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ipv8.keyvault.crypto import default_eccrypto
+
+from .. import codec
 from ..messages import Address, OutMessage, PeerInfo
 from ..schema import MESSAGES, Frozen
 from .base import NodeBase
@@ -62,12 +65,12 @@ class Transport(NodeBase):
             if msg.drop:
                 self.count_drop("plugin_out", msg.kind)
                 return
-            packet = self.ezr_pack(msg.payload.msg_id, msg.payload)
+            packet = self.pack_signed(msg.payload)
             self.sent[type(msg.payload).__name__] += max(0, msg.copies)
             self._transmit(msg.dst, packet, msg.delay, msg.copies)
             return
         self.sent[type(payload).__name__] += 1
-        self.endpoint.send(address, self.ezr_pack(payload.msg_id, payload))
+        self.endpoint.send(address, self.pack_signed(payload))
 
     def broadcast(self, peers: list[PeerInfo], payload: Frozen) -> None:
         """Send one message to many peers, signed once (unless a hook changes it for one of them)."""
@@ -75,10 +78,17 @@ class Transport(NodeBase):
             for p in peers:
                 self.send_to(p.address, p.public_key, payload)
             return
-        packet = self.ezr_pack(payload.msg_id, payload)
+        packet = self.pack_signed(payload)
         self.sent[type(payload).__name__] += len(peers)
         for p in peers:
             self.endpoint.send(p.address, packet)
+
+    def pack_signed(self, payload: Frozen) -> bytes:
+        """The bytes py-ipv8's ``ezr_pack(payload.msg_id, payload)`` makes (prefix, id, our key, payload, signature
+        over all of it), with the payload packed by :func:`honest.codec.encode`."""
+        packet = b"".join((self._prefix, bytes((payload.msg_id,)), len(self.public_key).to_bytes(2, "big"),
+                           self.public_key, codec.encode(payload)))
+        return packet + default_eccrypto.create_signature(self.key, packet)
 
     def _transmit(self, address: Address, packet: bytes, delay: float, copies: int) -> None:
         def go() -> None:
