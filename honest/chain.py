@@ -29,6 +29,8 @@ from .state import LedgerState
 GENESIS_HASH = bytes(32)
 FINALITY_MODES = ("votes", "depth")
 _MEMO_LIMIT = 64
+KEEP_STATES = 32  # post-states kept below the finalised block (see BlockTree.prune)
+KEEP_VOTES = 128  # heights of vote bookkeeping kept below the finalised block
 
 
 class TxSignatureCache:
@@ -99,10 +101,12 @@ class BlockTree:
         self._votes: dict[bytes, set[bytes]] = {}  # block -> voter accounts
         self._vote_of: dict[tuple[bytes, int], Vote] = {}  # (voter, height) -> first counted vote
         self._support: dict[tuple[bytes, int], tuple[bytes, bool]] = {}  # (voter, height) -> (block, explicit)
-        self._seen_votes: set[bytes] = set()
+        self._seen_votes: dict[bytes, int] = {}  # raw vote -> its height
         self._equivocated: set[tuple[bytes, int]] = set()
+        self._votes_kept_from = 0  # vote bookkeeping below this height has been dropped (see prune)
         self._by_proposer_memo: tuple[bytes, dict[bytes, int]] | None = None
         self._pruned_at: bytes | None = None
+        self._stake_sets: dict[frozenset[tuple[bytes, int]], dict[bytes, int]] = {}
         self._pub_memo: dict[int, tuple[PrivateKey, bytes]] = {}  # id(key) -> (key, account); key.pub() is slow
 
     # -- lookups -------------------------------------------------------------------------------------------------
@@ -384,7 +388,7 @@ class BlockTree:
         key = (voter, vote.height)
         first = self._vote_of.get(key)
         if first is not None:
-            self._seen_votes.add(raw)
+            self._seen_votes[raw] = vote.height
             if first.block_hash == vote.block_hash:
                 return "duplicate_vote"
             if key not in self._equivocated:
@@ -397,7 +401,7 @@ class BlockTree:
         if self._height[bh] != vote.height:
             return "bad_vote_height"
         self._vote_of[key] = vote
-        self._seen_votes.add(raw)
+        self._seen_votes[raw] = vote.height
         if self.finality != "votes" or self._height[bh] <= self.finalized_height or not self.is_ancestor(
                 self.finalized, bh):
             self._votes.setdefault(bh, set()).add(voter)
@@ -472,6 +476,7 @@ class BlockTree:
             self._best = self._best_in_subtree(h)
         if self._preferred is not None and not self.is_ancestor(h, self._preferred):
             self._preferred = None
+        self.prune()  # a post-state below finality can never be built on again: memory stays O(unfinalised blocks)
 
     def _best_in_subtree(self, root: bytes) -> bytes:
         best, best_key = root, (self._height[root], -self._order[root])
@@ -485,12 +490,25 @@ class BlockTree:
         return best
 
     def prune(self) -> None:
-        """Drop post-states that can no longer be built on: all but the finalised block and its descendants."""
+        """Drop post-states more than ``KEEP_STATES`` heights below the finalised block: nothing can be built on
+        them any more (a block there conflicts with finality), so memory stays O(recent + unfinalised blocks).
+        Their stakes are kept (interned: they rarely change), so ``leader`` still answers for any known block."""
         fin, fh = self.finalized, self.finalized_height
         if self._pruned_at == fin:
             return
         self._pruned_at = fin
-        for h in [h for h in self._states if h != fin and (self._height[h] < fh or not self.is_ancestor(fin, h))]:
+        for h in [h for h in self._states if self._height[h] < fh - KEEP_STATES]:
+            stakes = self.stakes_at(h)
+            self._stakes[h] = self._stake_sets.setdefault(frozenset(stakes.items()), stakes)
             del self._states[h]
-            self._stakes.pop(h, None)
+        cut = fh - KEEP_VOTES
+        if cut >= self._votes_kept_from + KEEP_VOTES // 2:  # in steps, so the sweep costs O(1) per vote
+            # Votes far below finality can no longer move it; a late copy of one is simply counted again there
+            # (equivocation evidence needs only the two signed votes, whenever they come).
+            self._votes_kept_from = cut
+            self._vote_of = {k: v for k, v in self._vote_of.items() if k[1] >= cut}
+            self._support = {k: v for k, v in self._support.items() if k[1] >= cut}
+            self._seen_votes = {r: ht for r, ht in self._seen_votes.items() if ht >= cut}
+            self._equivocated = {k for k in self._equivocated if k[1] >= cut}
+            self._votes = {b: v for b, v in self._votes.items() if self._height.get(b, 0) >= cut}
         self._memo_states.clear()

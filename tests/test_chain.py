@@ -8,7 +8,7 @@ import pytest
 from ipv8.keyvault.keys import PrivateKey
 
 from arena.runtime.keys import node_key
-from honest.chain import GENESIS_HASH, BlockTree, TxSignatureCache
+from honest.chain import GENESIS_HASH, KEEP_STATES, KEEP_VOTES, BlockTree, TxSignatureCache
 from honest.schema import (
     TX_CHANNEL_FORCE_CLOSE,
     TX_CHANNEL_OPEN,
@@ -268,20 +268,25 @@ def test_finalized_block_never_reverted() -> None:
     assert t.head() == a2 and t.finalized == a1
 
 
-def test_prune_drops_old_states() -> None:
+def test_finality_drops_post_states_far_below_it() -> None:
+    """Every validator used to keep a ledger state per block for ever (gigabytes at 1,000 nodes): finality now
+    drops those more than KEEP_STATES below it; blocks stay, and so do their stakes (``leader`` still answers)."""
     t = tree()
-    chain = extend_n(t, G, 4)
-    side = extend(t, chain[0], slot=50)
-    late = t.build(leader_key(t, chain[1], 60), chain[1], 60, [])  # built before pruning, added after
-    vote_all(t, chain[2], [0, 1, 2])
-    t.prune()
+    chain = extend_n(t, G, KEEP_STATES + 6)
+    side = extend(t, chain[0], slot=500)
+    late = t.build(leader_key(t, chain[1], 600), chain[1], 600, [])  # built before pruning, added after
+    fin = chain[-2]
+    vote_all(t, fin, [0, 1, 2])
+    assert t.finalized == fin  # finalising pruned on its own
+    fh = t.finalized_height
     assert t.state(G) is None and t.state(chain[1]) is None and t.state(side) is None
-    assert t.state(chain[2]) is not None and t.state(chain[3]) is not None
+    assert all(t.state(h) is not None for h in chain if (t.height_of(h) or 0) >= fh - KEEP_STATES)
+    assert t.leader(chain[1], 601) is not None  # stakes outlive the states
     # a block on a pruned parent cannot be validated: it conflicts with finality anyway
-    assert t.add(late, 60) == "conflicts_finalized"
+    assert t.add(late, 600) == "conflicts_finalized"
     with pytest.raises(ValueError):
-        t.build(leader_key(t, chain[2], 61), chain[1], 61, [])
-    assert t.block(chain[1]) is not None and len(t.chain()) == 4
+        t.build(leader_key(t, chain[2], 601), chain[1], 601, [])
+    assert t.block(chain[1]) is not None and len(t.chain()) == len(chain)
 
 
 # -- depth finality --------------------------------------------------------------------------------------------------
@@ -382,3 +387,19 @@ def test_a_voter_already_counted_at_a_height_adds_nothing_there_from_a_later_vot
     vote_all(t, a1, [0, 1])
     vote_all(t, b2, [0, 1, 3])  # 0 and 1 already support a1 at height 1: only 3 adds to b1 there
     assert t.vote_weight(b1) == 100 and t.vote_weight(a1) == 200 and t.vote_weight(b2) == 300
+
+
+def test_vote_bookkeeping_stays_bounded_below_finality() -> None:
+    """Votes (and who supported what) far below the finalised block are dropped, so a long battle's memory does not
+    grow with every vote ever seen; an equivocation there is still caught when both votes come."""
+    t = tree()
+    chain = extend_n(t, G, 3 * KEEP_VOTES)
+    for h in chain:
+        vote_all(t, h, [0, 1, 2])
+    assert t.finalized == chain[-1]
+    heights = {t.height_of(h) for h in t.counted_votes()}
+    assert len(heights) <= KEEP_VOTES + KEEP_VOTES // 2
+    assert min(h for h in heights if h is not None) >= t.finalized_height - KEEP_VOTES - KEEP_VOTES // 2
+    old = chain[5]
+    assert t.add_vote(Vote.create(VKEYS[3], 6, old)) is None  # a late vote far below finality: harmless
+    assert t.add_vote(Vote.create(VKEYS[3], 6, chain[6])) == "equivocation"

@@ -19,6 +19,7 @@ from .settings import VALIDATOR
 
 RESUBMIT_AFTER = 5.0  # a light node hands an unconfirmed transaction of its own to a validator again after this
 HEADER_SLOT_SLACK = 2  # a header may be this many slots ahead of the node's own slot clock
+HEADERS_KEPT = 256  # recent headers a light node remembers (a thousand light nodes x 4,096 headers was gigabytes)
 
 
 @dataclass
@@ -136,7 +137,7 @@ class LightClient(NodeBase):
             self.count_drop("bad_header", "HeaderAnnounce")
             return
         self.headers[header.block_hash] = header
-        if len(self.headers) > 4096:
+        if len(self.headers) > HEADERS_KEPT:
             self.headers.pop(next(iter(self.headers)))
         self.best_header_height = max(self.best_header_height, header.height)
         self.channels.on_header(header, src, key)
