@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -304,3 +305,76 @@ def test_exception_reported_from_inside_node_code_names_the_node(loop: VirtualLo
     loop.call_at(1.0, report, context=new_context("validator5"))
     with pytest.raises(SimulationError, match=r"message handler raised: ValueError: bad block \(node validator5\)"):
         loop.run_until(2)
+
+
+def test_call_plain_keeps_one_order_with_call_at(loop: VirtualLoop) -> None:
+    """Deliveries (call_plain) and handles (call_at) share one (time, insertion) order: FIFO at equal times."""
+    order: list[str] = []
+    ctx = contextvars.copy_context()
+    loop.call_at(2.0, order.append, "at-2a")
+    loop.call_plain(2.0, order.append, ("plain-2",), ctx)
+    loop.call_at(2.0, order.append, "at-2b")
+    loop.call_plain(1.0, order.append, ("plain-1",), ctx)
+    loop.call_soon(order.append, "soon")
+    assert loop.pending_timers() == 4
+    assert loop.next_timer_at() == 1.0
+    loop.run_until(3)
+    assert order == ["soon", "plain-1", "at-2a", "plain-2", "at-2b"]
+    assert loop.pending_timers() == 0
+
+
+def test_call_plain_runs_in_its_context_and_survives_compaction(loop: VirtualLoop) -> None:
+    seen: list[tuple[str | None, float]] = []
+
+    def note() -> None:
+        seen.append((current_node.get(), loop.time()))
+
+    loop.call_plain(5.0, note, (), new_context("light2"))
+    for h in [loop.call_at(10.0 + i, note) for i in range(1200)]:
+        h.cancel()  # compacts the heap: the plain entry must stay
+    assert loop.pending_timers() == 1
+    loop.run_until(20)
+    assert seen == [("light2", 5.0)]
+
+
+def test_call_plain_exception_is_reported_like_a_handle_and_names_the_node(loop: VirtualLoop) -> None:
+    ran_after: list[float] = []
+
+    def broken(height: int) -> None:
+        raise KeyError(f"missing block {height}")
+
+    loop.call_plain(2.0, broken, (7,), new_context("validator3"))
+    loop.call_plain(50.0, ran_after.append, (50.0,), new_context("validator3"))
+    with pytest.raises(SimulationError) as info:
+        loop.run_until(100)
+    assert "Exception in callback" in str(info.value) and "broken(7)" in str(info.value)
+    assert "KeyError" in str(info.value)
+    assert info.value.node == "validator3"
+    assert isinstance(info.value.__cause__, KeyError)
+    assert ran_after == []  # the run stopped at the failure
+
+
+def test_call_plain_on_a_closed_loop_raises() -> None:
+    lp = VirtualLoop()
+    lp.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        lp.call_plain(1.0, print, (), contextvars.copy_context())
+
+
+def test_stop_from_a_callback_ends_the_run_after_that_batch(loop: VirtualLoop) -> None:
+    """_run_once runs batch after batch; stop() from a callback still ends run_forever after the current batch."""
+    ran: list[str] = []
+
+    def stop_now() -> None:
+        ran.append("stop")
+        loop.stop()
+
+    loop.call_at(1.0, stop_now)
+    loop.call_at(1.0, ran.append, "same batch")
+    loop.call_at(2.0, ran.append, "later")
+    loop.run_forever()
+    assert ran == ["stop", "same batch"]
+    assert loop.time() == 1.0
+    loop.stop()
+    loop.run_forever()  # stopping again: only what is due now runs (nothing), the clock stays
+    assert ran == ["stop", "same batch"] and loop.time() == 1.0

@@ -255,6 +255,64 @@ def test_topology_line_has_no_link_between_ends() -> None:
     assert w.net.neighbours(0) == [1]
 
 
+def test_topology_change_mid_run_takes_effect_after_invalidate() -> None:
+    """Whether the graph links two hosts is cached with the route; invalidate() after changing the graph."""
+    graph = nx.path_graph(3)
+    w = build(3, graph=graph)
+    w.send(0, 2, b"before")
+    w.run(1)
+    graph.add_edge(0, 2)
+    w.net.invalidate()
+    w.send(0, 2, b"after")
+    w.run(2)
+    assert w.recs[2].data == [b"after"]
+    assert w.net.stats.dropped == {"no_link": 1}
+
+
+@pytest.mark.parametrize("prefixed", [False, True])
+def test_listeners_are_called_as_py_ipv8_endpoint_calls_them(prefixed: bool) -> None:
+    """Delivery calls listeners exactly as py-ipv8's ``Endpoint.notify_listeners`` would, also when one listener
+    removes another while a packet is being delivered."""
+    from ipv8.messaging.interfaces.endpoint import Endpoint
+
+    def scenario(deliver: str) -> list[str]:
+        w = build()
+        ep = w.eps[1]
+        ep.remove_listener(w.recs[1])
+        got: list[str] = []
+
+        class Named(EndpointListener):
+            def __init__(self, name: str, remove: EndpointListener | None = None) -> None:
+                super().__init__(ep)
+                self.name, self.remove = name, remove
+
+            def on_packet(self, packet: tuple[Address, bytes]) -> None:
+                got.append(self.name)
+                if self.remove is not None:
+                    ep.remove_listener(self.remove)
+                    self.remove = None
+
+        prefix = b"p" * ep.prefixlen
+        victim = Named("victim")
+        if prefixed:
+            ep.add_prefix_listener(Named("first", remove=victim), prefix)
+            ep.add_prefix_listener(victim, prefix)
+            ep.add_listener(Named("plain"))
+        else:
+            ep.add_listener(Named("first", remove=victim))
+            ep.add_listener(victim)
+        for data in (prefix + b"payload", b"q" * ep.prefixlen + b"other", prefix + b"again"):
+            if deliver == "network":
+                w.send(0, 1, data)
+                w.run(w.loop.time() + 1)
+            else:
+                Endpoint.notify_listeners(ep, (w.eps[0].address, data))
+        return got
+
+    assert scenario("network") == scenario("py-ipv8")
+    assert scenario("network")[0] == "first"
+
+
 def test_no_graph_means_everyone_is_linked() -> None:
     w = build(3)
     w.send(0, 2)

@@ -67,7 +67,8 @@ class SimEndpoint(Endpoint):
         self.network.transmit(pkt)
 
     def receive(self, source: Address, data: bytes) -> None:
-        """Called by the network at arrival time (in this node's context)."""
+        """Called by the network at arrival time (in this node's context). The listeners are called as
+        :meth:`notify_listeners` calls them (inlined: this runs once per delivered packet)."""
         if self.incoming is not None:
             pkt = Packet(source, self.address, data)
             self.incoming(pkt)
@@ -76,7 +77,13 @@ class SimEndpoint(Endpoint):
                 return
             data = pkt.data
         self.bytes_down += len(data)
-        self.notify_listeners((source, data))
+        packet = (source, data)
+        prefix = data[:self.prefixlen]
+        for listener in self._prefix_map.get(prefix, self._listeners):
+            # A listener removed, or the endpoint closed, by an earlier listener does not get the packet
+            # (``remove_listener`` replaces ``_prefix_map``: read it again each time).
+            if self._open and (prefix in self._prefix_map or listener in self._listeners):
+                listener.on_packet(packet)
 
     def notify_listeners(self, packet: tuple[Address, bytes]) -> None:
         """As :meth:`Endpoint.notify_listeners` (and its ``_deliver_later`` check), without two calls per packet."""

@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import heapq
 import itertools
-from asyncio import events
+from asyncio import events, format_helpers
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -31,13 +31,27 @@ class SimulationError(RuntimeError):
         self.node = node
 
 
+class _Plain:
+    """Stands in a heap entry's handle slot for a :meth:`VirtualLoop.call_plain` callback: never cancelled."""
+
+    __slots__ = ()
+    _cancelled = False
+
+
+_PLAIN = _Plain()
+
+#: A heap entry: ``(when, seq, handle)`` for :meth:`VirtualLoop.call_at`, ``(when, seq, _PLAIN, callback, args,
+#: context)`` for :meth:`VirtualLoop.call_plain`. ``(when, seq)`` is unique, so entries never compare further.
+_Entry = tuple[Any, ...]
+
+
 class VirtualLoop(asyncio.BaseEventLoop):
     """Discrete-event loop: when no callback is ready, the clock jumps to the next timer."""
 
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
         self._now = float(start)
-        self._timers: list[tuple[float, int, events.TimerHandle]] = []
+        self._timers: list[_Entry] = []
         self._seq = itertools.count()
         self._cancelled_timers = 0
         self.failures: list[SimulationError] = []
@@ -59,6 +73,23 @@ class VirtualLoop(asyncio.BaseEventLoop):
         timer._scheduled = True  # type: ignore[attr-defined]
         return timer
 
+    def call_plain(self, when: float, callback: Callable[..., object], args: tuple[Any, ...],
+                   context: contextvars.Context) -> None:
+        """``call_at(when, callback, *args, context=context)`` for a callback that is never cancelled: no handle is
+        made or returned (the simulator's packet deliveries, one per packet). It takes its place in the same
+        ``(when, insertion sequence)`` order as every other timer, and an exception it raises is reported exactly as
+        from a handle's callback."""
+        if self._closed:  # type: ignore[attr-defined]
+            raise RuntimeError("Event loop is closed")
+        heapq.heappush(self._timers, (when, next(self._seq), _PLAIN, callback, args, context))
+
+    def _plain_failed(self, entry: _Entry, exc: BaseException) -> None:
+        """What :meth:`asyncio.Handle._run` does when its callback raises, for a :meth:`call_plain` entry."""
+        when, _seq, _plain, callback, args, context = entry
+        handle = events.TimerHandle(when, callback, args, self, context)
+        cb = format_helpers._format_callback_source(callback, args)  # type: ignore[attr-defined]
+        self.call_exception_handler({"message": f"Exception in callback {cb}", "exception": exc, "handle": handle})
+
     def create_task(  # type: ignore[override]
         self, coro: Coroutine[Any, Any, T], *, name: str | None = None, context: contextvars.Context | None = None
     ) -> asyncio.Task[T]:
@@ -78,50 +109,85 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self._cancelled_timers += 1
         if self._cancelled_timers > 512 and 2 * self._cancelled_timers > len(self._timers):
             # (when, seq) keys are unique, so the rebuilt heap pops in exactly the same order as before.
-            self._timers[:] = [t for t in self._timers if not t[2]._cancelled]  # type: ignore[attr-defined]
+            self._timers[:] = [t for t in self._timers if not t[2]._cancelled]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
 
     def _run_once(self) -> None:
-        """Run every ready callback once; if none is ready, first jump the clock to the earliest timer.
+        """Run batches until the loop is asked to stop: each batch runs every ready callback once; if none is ready,
+        first jump the clock to the earliest timer.
 
+        ``run_forever`` calls this in a loop and stops once ``_stopping`` is set after a call, and does nothing
+        between calls; looping here until then runs exactly the same batches without returning each time.
         While stopping, the clock does not move: like asyncio, a loop asked to stop runs only what is already due.
         """
         timers = self._timers
         ready = self._ready  # type: ignore[attr-defined]
-        if not ready:
-            while timers and timers[0][2]._cancelled:  # type: ignore[attr-defined]
-                heapq.heappop(timers)
-                self._cancelled_timers = max(0, self._cancelled_timers - 1)
+        heappop = heapq.heappop
+        plain = _PLAIN
+        while True:
+            if not ready:
+                while timers and timers[0][2]._cancelled:
+                    heappop(timers)
+                    self._cancelled_timers = max(0, self._cancelled_timers - 1)
+                if self._stopping:  # type: ignore[attr-defined]
+                    pass
+                elif not timers:
+                    raise SimulationError("deadlock: nothing is ready and no timer is pending")
+                elif timers[0][0] > self._now:
+                    self._now = timers[0][0]
+            now = self._now
+            if not ready and timers and timers[0][0] <= now and timers[0][2] is plain:
+                entry = heappop(timers)
+                if not timers or timers[0][0] > now:
+                    # The most common batch (a packet arriving at its own instant): this one plain call alone.
+                    self.events_run += 1
+                    try:
+                        entry[5].run(entry[3], *entry[4])
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        self._plain_failed(entry, exc)
+                    if self._stopping:  # type: ignore[attr-defined]
+                        return
+                    continue
+                ready.append(entry)
+            while timers and timers[0][0] <= now:
+                entry = heappop(timers)
+                handle = entry[2]
+                if handle is plain:
+                    ready.append(entry)
+                    continue
+                if handle._cancelled:
+                    self._cancelled_timers = max(0, self._cancelled_timers - 1)
+                    continue
+                handle._scheduled = False
+                ready.append(handle)
+            ntodo = len(ready)
+            self.events_run += ntodo
+            for _ in range(ntodo):
+                handle = ready.popleft()
+                if handle.__class__ is tuple:  # a call_plain entry
+                    try:
+                        handle[5].run(handle[3], *handle[4])
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        self._plain_failed(handle, exc)
+                    continue
+                if handle._cancelled:
+                    continue
+                handle._run()
             if self._stopping:  # type: ignore[attr-defined]
-                pass
-            elif not timers:
-                raise SimulationError("deadlock: nothing is ready and no timer is pending")
-            elif timers[0][0] > self._now:
-                self._now = timers[0][0]
-        now = self._now
-        while timers and timers[0][0] <= now:
-            handle = heapq.heappop(timers)[2]
-            if handle._cancelled:  # type: ignore[attr-defined]
-                self._cancelled_timers = max(0, self._cancelled_timers - 1)
-                continue
-            handle._scheduled = False  # type: ignore[attr-defined]
-            ready.append(handle)
-        ntodo = len(ready)
-        self.events_run += ntodo
-        for _ in range(ntodo):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            handle._run()
+                return
 
     def pending_timers(self) -> int:
         """Number of live timers (for tests and progress display)."""
-        return sum(1 for _, _, h in self._timers if not h._cancelled)  # type: ignore[attr-defined]
+        return sum(1 for t in self._timers if not t[2]._cancelled)
 
     def next_timer_at(self) -> float | None:
         """Virtual time of the next live timer, or None."""
-        live = [w for w, _, h in self._timers if not h._cancelled]  # type: ignore[attr-defined]
+        live = [t[0] for t in self._timers if not t[2]._cancelled]
         return min(live) if live else None
 
     # -- things BaseEventLoop leaves abstract ------------------------------------------------------------------

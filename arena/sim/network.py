@@ -2,9 +2,10 @@
 
 Every packet passes one function, :meth:`SimNetwork.send_raw` (:meth:`SimNetwork.transmit` when transport hooks
 have seen it as a :class:`Packet`), which decides in a fixed order whether it is dropped (and why) and when it
-arrives. What does not change per packet (hosts, link spec, the sender's random stream) is cached per address pair;
-drop conditions (crash, topology, partition) are checked live. Drops are counted by reason and recorded in the
-trace, so a fault is part of the history the referee reads.
+arrives. What does not change per packet (hosts, link spec, whether the topology has the edge, the sender's random
+stream) is cached per address pair (call :meth:`SimNetwork.invalidate` after changing links or the graph mid-run);
+crashes and partitions are checked live. Drops are counted by reason and recorded in the trace, so a fault is part
+of the history the referee reads.
 """
 
 from __future__ import annotations
@@ -71,12 +72,14 @@ class NetworkStats:
 
 
 class _Route:
-    """What the data path needs to know about one (source address, destination address) pair."""
+    """What the data path needs to know about one (source address, destination address) pair: the hosts, whether
+    the topology links them, the link spec (its fields copied, read on every packet) and the sender's stream."""
 
-    __slots__ = ("base", "context", "dst", "dst_host", "rng", "spec", "src_host")
+    __slots__ = ("bandwidth", "base", "context", "dst", "dst_host", "duplicate", "jitter", "linked", "loss", "mtu",
+                 "reorder", "rng", "spec", "src_host", "uniform")
 
     def __init__(self, dst: Address, src_host: int, dst_host: int, context: contextvars.Context, spec: LinkSpec,
-                 base: float, rng: Any) -> None:
+                 base: float, rng: Any, linked: bool) -> None:
         self.dst = dst
         self.src_host = src_host
         self.dst_host = dst_host
@@ -84,6 +87,14 @@ class _Route:
         self.spec = spec
         self.base = base
         self.rng = rng
+        self.linked = linked
+        self.mtu = spec.mtu
+        self.loss = spec.loss
+        self.jitter = spec.jitter
+        self.uniform = spec.jitter_dist == "uniform"
+        self.bandwidth = spec.bandwidth
+        self.duplicate = spec.duplicate
+        self.reorder = spec.reorder
 
 
 class SimNetwork:
@@ -205,12 +216,14 @@ class SimNetwork:
             return None
         dst_host = self.host_of[dst]
         spec, base = self.link(src_host, dst_host)
-        route = _Route(dst, src_host, dst_host, dst_ep.context, spec, base, self._rng(src_host))
+        linked = src_host == dst_host or self.graph is None or self.graph.has_edge(src_host, dst_host)
+        route = _Route(dst, src_host, dst_host, dst_ep.context, spec, base, self._rng(src_host), linked)
         self._routes[(src, dst)] = route
         return route
 
     def invalidate(self) -> None:
-        """Forget cached routes and link specs (call after changing links, regions or overrides mid-run)."""
+        """Forget cached routes and link specs (call after changing links, regions, overrides or the topology graph
+        mid-run)."""
         self._routes.clear()
         self._link_cache.clear()
 
@@ -237,47 +250,50 @@ class SimNetwork:
             if route is None:
                 return self._drop_data(src, dst, data, "no_route")
         src_host = route.src_host
-        dst_host = route.dst_host
         if src_host in self.down:
             return self._drop_data(src, dst, data, "sender_down")
-        if self.graph is not None and src_host != dst_host and not self.graph.has_edge(src_host, dst_host):
+        if not route.linked:
             return self._drop_data(src, dst, data, "no_link")
         groups = self.groups
-        if groups is not None and groups.get(src_host, -1) != groups.get(dst_host, -1):
+        if groups is not None and groups.get(src_host, -1) != groups.get(route.dst_host, -1):
             return self._drop_data(src, dst, data, "partition")
-        spec = route.spec
-        if size > spec.mtu:
+        if size > route.mtu:
             return self._drop_data(src, dst, data, "mtu")
         rng = route.rng
-        if spec.loss and rng.random() < spec.loss:
+        loss = route.loss
+        if loss and rng.random() < loss:
             return self._drop_data(src, dst, data, "loss")
-        now = self.loop.time()
+        loop = self.loop
+        now = loop.time()
         delay = route.base + extra_delay
-        if spec.jitter:
+        jitter = route.jitter
+        if jitter:
             # rng.uniform(0, j) is j * rng.random(): the same draw, without two calls per packet.
-            delay += spec.jitter * rng.random() if spec.jitter_dist == "uniform" else _jitter(rng, spec)
+            delay += jitter * rng.random() if route.uniform else _jitter(rng, route.spec)
         if delay < 0.0:
             delay = 0.0  # a hook's negative delay cannot make a packet arrive before it was sent
-        if spec.bandwidth:
-            key = (src_host, dst_host)
+        bandwidth = route.bandwidth
+        if bandwidth:
+            key = (src_host, route.dst_host)
             start = max(now, self._busy_until.get(key, now))
-            done = start + size / spec.bandwidth
+            done = start + size / bandwidth
             self._busy_until[key] = done
             delay += done - now
         arrival = now + delay
-        if spec.duplicate and rng.random() < spec.duplicate:
+        duplicate = route.duplicate
+        if duplicate and rng.random() < duplicate:
             copies += 1
-        if not spec.reorder:
-            key = (src_host, dst_host)
+        if not route.reorder:
+            key = (src_host, route.dst_host)
             arrival = max(arrival, self._last_arrival.get(key, 0.0))
             # The last copy of this packet is the one a later packet must not overtake.
             self._last_arrival[key] = arrival + (copies - 1) * 1e-6
         if copies == 1:
-            self.loop.call_at(arrival, self._arrive, src, route, data, context=route.context)
+            loop.call_plain(arrival, self._arrive, (src, route, data), route.context)
             return None
         for i in range(copies):
             # Copies after the first trail by a microsecond each so that their order is defined.
-            self.loop.call_at(arrival + i * 1e-6, self._arrive, src, route, data, context=route.context)
+            loop.call_plain(arrival + i * 1e-6, self._arrive, (src, route, data), route.context)
         return None
 
     def _arrive(self, src: Address, route: _Route, data: bytes) -> None:
