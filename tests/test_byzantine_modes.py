@@ -102,7 +102,7 @@ def test_every_mode_loads_in_the_scenario() -> None:
 # -- battles ---------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_mint_is_refused_by_the_state_root_and_the_transaction_rules(tmp_path: Path) -> None:
-    result = battle(tmp_path, "mint", attempts=4)
+    result = battle(tmp_path, "mint", duration=50, attempts=4)  # red is active 5-40 s: it leads several slots
     fired = evidence(result, "byzantine_mint")
     assert {e["via"] for e in fired} == {"reward", "tx"}
     assert_refused(result, {e["block"]: "bad_state_root" if e["via"] == "reward" else "invalid_tx:unknown_kind"
@@ -116,7 +116,7 @@ def test_mint_is_refused_by_the_state_root_and_the_transaction_rules(tmp_path: P
 
 @pytest.mark.slow
 def test_overspend_is_refused_as_an_overdraft_and_buys_nothing(tmp_path: Path) -> None:
-    result = battle(tmp_path, "overspend", attempts=4)
+    result = battle(tmp_path, "overspend", duration=50, attempts=4)
     fired = evidence(result, "byzantine_overspend")
     assert len(fired) >= 2  # one per slot it leads after t = 5
     assert_refused(result, {e["block"]: "invalid_tx:overdraft" for e in fired})
