@@ -35,20 +35,25 @@ class Transport(NodeBase):
         if data[22] in MESSAGES:
             # Our own handlers are called directly: decoding problems are counted by ``checked``, and a bug in
             # the handler's logic must surface (py-ipv8's dispatcher would only log it).
-            probable_peer = self.network.get_verified_by_address(packet[0])
-            if probable_peer:
-                probable_peer.last_response = self.env.now()
+            self._touch_ipv8_peer(packet[0])
             handler(packet[0], data)
             return
         # py-ipv8's own messages (introductions, punctures) keep the node discoverable by stock peers, but their
         # handlers raise on bad input: count that as a drop instead of logging a traceback.
-        probable_peer = self.network.get_verified_by_address(packet[0])
-        if probable_peer:
-            probable_peer.last_response = self.env.now()
+        self._touch_ipv8_peer(packet[0])
         try:
             handler(packet[0], data)
         except Exception:
             self.count_drop("malformed", f"ipv8:{data[22]}")
+
+    def _touch_ipv8_peer(self, address: Address) -> None:
+        """Keep py-ipv8's own liveness record of a peer it verified. The honest node keys its peers by public key
+        (``PeerTable``, a dict); py-ipv8's address lookup scans its view on a cache miss, so it is asked only when
+        that view is not empty (it is empty unless stock py-ipv8 discovery runs beside the honest protocol)."""
+        if self.network.verified_peers:
+            probable_peer = self.network.get_verified_by_address(address)
+            if probable_peer:
+                probable_peer.last_response = self.env.now()
 
     def count_drop(self, reason: str, kind: str = "") -> None:
         self.drops[reason] += 1
