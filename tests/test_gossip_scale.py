@@ -3,14 +3,23 @@ light node receives does not grow with the number of nodes."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
-from honest_kit import build, result, scenario
+from honest_kit import BASE, build, merge, result, scenario
 
+from arena.plugin_host.registry import default_registry
+from arena.scenario.model import scenario_from_dict
+from arena.sim.runner import run_battle
 from arena.sim.world import World
 from honest.node import HonestNode
+
+RED_PLUGINS = Path(__file__).parent / "red_plugins"
+sys.path.insert(0, str(RED_PLUGINS))
+import gossip_sink  # noqa: E402
 
 
 def pos_battle(validators: int, lights: int, fanout: int, duration: float = 40, rate: float = 4.0) -> World:
@@ -73,3 +82,28 @@ def test_what_a_light_node_receives_does_not_grow_with_the_network() -> None:
 
     small, large = per_light(10), per_light(60)  # six times the light nodes (and their payments)
     assert large <= 1.5 * small, (small, large)
+
+
+@pytest.mark.slow
+def test_red_validators_that_swallow_gossip_do_not_starve_bounded_fanout(tmp_path: Path) -> None:
+    """A quarter of the validators (3 of 12, under a third of the stake) are gossip black holes: drawn as one of an
+    honest validator's fan-out peers, they swallow the item and answer no pull. Push from the others plus pull
+    (ChainStatus, BlockRequest) still delivers every block and finalises every honest transfer."""
+    reg = default_registry()
+    reg.add(gossip_sink.GossipSink, str(RED_PLUGINS / "gossip_sink.py"))
+    sink = {"team": "red", "plugins": [{"name": "gossip_sink"}]}
+    sc = scenario_from_dict(merge(BASE, {
+        "name": "gossip_sinks", "duration": 45, "settle": 10,
+        "validators": [{}, sink, {}, {}, sink, {}, {}, sink, {}, {}, {}, {}],
+        "light_nodes": 12, "genesis_balance": 10**6, "consensus": {"mode": "pos", "block_reward": 10},
+        "peering": {"peer_limit": 12}, "gossip": {"fanout": 3},
+        "workload": {"rate": 4, "amount": [1, 20], "fee": 1, "start": 3, "stop": 30},
+    }))
+    result = run_battle(sc, out_dir=tmp_path, registry=reg, report=False).result
+    assert [e for e in result["evidence"] if e["kind"] == "gossip_swallowed"], "the sinks never fired"
+    assert result["plugin_faults"] == []
+    assert result["validators_agree"] is True
+    assert result["finalized_height"] >= 30
+    liveness = result["invariants"]["liveness"]["detail"]
+    assert ", 0 not finalised" in liveness, liveness
+    assert result["stolen"] == 0
