@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from arena import __version__
@@ -150,3 +151,14 @@ def test_expect_rejects_a_verdict_the_referee_does_not_have() -> None:
     result = CliRunner().invoke(main, ["run", str(PINGPONG), "--expect", "nobody_won"])
     assert result.exit_code == 2
     assert "nobody_won" in result.output and "red_won" in result.output
+
+
+def test_tables_never_cut_names_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off a terminal rich assumed 80 columns and cut `byzantine_validator` to `byzantine_v…`."""
+    from arena.plugin_host.registry import default_registry
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    listed = CliRunner().invoke(main, ["plugins"]).output
+    assert "…" not in listed
+    for name in default_registry().plugins:
+        assert name in listed, name

@@ -60,9 +60,9 @@ VERDICT_CHOICE = VerdictChoice()
 @cache
 def err_console() -> Console:
     """The console on stderr every command prints warnings and errors to (rich is imported on first use)."""
-    from rich.console import Console
+    from arena.cli.consoles import console
 
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 def __getattr__(name: str) -> Any:

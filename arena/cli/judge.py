@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from arena.cli.consoles import console
 from arena.cli.errors import VERDICT_CHOICE, UserError, exit_for
 from arena.referee.checkers import Verdict, judge_run_dir
 from arena.referee.seal import ResultError, is_sealed, read_result, verify
@@ -167,7 +167,7 @@ def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...], expect
         extra = {"forced": True, "seal_problems": sealed.problems}
         if sealed.result is None and (run_dir / "result.json").exists():
             base = {}  # result.json was unreadable: the verdict replaces it
-    out = Console()
+    out = console()
     for table in verdict_tables(verdict):
         out.print(table)
     result = write_verdict(run_dir, verdict, base, extra)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from arena.cli.consoles import console as make_console
 from arena.cli.errors import EXIT_CODES_HELP, VERDICT_CHOICE, console, exit_for
 from arena.cli.errors import user_errors as _user_errors
 from arena.cli.judge import verdict_tables
@@ -29,7 +29,7 @@ from arena.scenario.model import Scenario, load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import default_out_dir
 
-out = Console()
+out = make_console()
 
 
 def user_errors() -> AbstractContextManager[None]:

@@ -55,9 +55,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 @cache
 def out() -> Console:
     """The console on stdout (rich is imported on first use)."""
-    from rich.console import Console
+    from arena.cli.consoles import console
 
-    return Console()
+    return console()
 
 
 def escape(text: str) -> str:

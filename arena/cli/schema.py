@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 import honest
+from arena.cli.consoles import console
 from honest import schema
 
 UPDATE_HINT = "bump SCHEMA_VERSION in honest/schema.py and run `arena schema --write-lock`"
@@ -81,7 +81,7 @@ def schema_table() -> Table:
 @click.option("--quiet", is_flag=True, help="Do not print the table.")
 def schema_cmd(write_lock: bool, check: bool, lock_file: Path | None, quiet: bool) -> None:
     """Print the wire schema (messages and signed objects) and its fingerprint; write or check the lock."""
-    out = Console()
+    out = console()
     path = lock_file or lock_path()
     if not quiet:
         out.print(schema_table())
@@ -92,7 +92,7 @@ def schema_cmd(write_lock: bool, check: bool, lock_file: Path | None, quiet: boo
     if check:
         problem = lock_problem(path)
         if problem is not None:
-            Console(stderr=True).print(f"[red]schema lock mismatch:[/red] {problem}", highlight=False, soft_wrap=True)
+            console(stderr=True).print(f"[red]schema lock mismatch:[/red] {problem}", highlight=False, soft_wrap=True)
             sys.exit(1)
         out.print(f"lock {path} matches", highlight=False)
 

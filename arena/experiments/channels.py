@@ -28,6 +28,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from arena.cli.consoles import console as make_console
 from arena.plugin_host.registry import PluginError, default_registry
 from arena.runtime.topology import busiest_node_share
 from arena.scenario.checks import check_scenario
@@ -217,7 +218,7 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
 def channels_cmd(scenario: str, params: tuple[str, ...], topologies: tuple[str, ...], seeds: int,
                  out_dir: str | None) -> None:
     """Compare channel topologies: payment success, hops, latency, fees, liquidity depletion, busiest relay."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     try:
         common = [parse_param(p) for p in params]
         base = load_scenario(scenario, [*common, ("channels.enabled", True)])
@@ -242,5 +243,5 @@ def channels_cmd(scenario: str, params: tuple[str, ...], topologies: tuple[str, 
     (target / "channels.json").write_text(json.dumps({"rows": rows, "topologies": aggregate(rows)}, indent=2,
                                                      sort_keys=True) + "\n")
     plot(rows, target / "channels.png")
-    print_table(rows, Console())
+    print_table(rows, make_console())
     click.echo(f"wrote {target / 'channels.json'} and {target / 'channels.png'}")

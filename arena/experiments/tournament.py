@@ -44,10 +44,10 @@ from typing import Any
 
 import click
 import yaml
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from arena.cli.consoles import console as make_console
 from arena.cli.errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_OK, VERDICT_CHOICE
 from arena.plugin_host.registry import PluginError, Registry, default_registry
 from arena.referee.baseline import compare
@@ -432,7 +432,7 @@ def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple
                  not no_baseline)
     except (ScenarioError, PluginError) as exc:
         raise TournamentError(str(exc)) from None
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     console.print(f"{len(p.jobs)} battles ({len(p.attacks)} attacks x {len(p.defenses)} defense settings x "
                   f"{len(p.seeds)} seeds{'' if no_baseline else ' + baselines'}) on {jobs} worker(s) -> {out}")
     started = time.perf_counter()
@@ -448,7 +448,7 @@ def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple
                      "battle_seconds": round(sum(r["wall_seconds"] for r in runs), 2)}
     write_outputs(doc, out)
     for table in leaderboard(doc):
-        Console().print(table)
+        make_console().print(table)
     click.echo(f"wrote {out / 'tournament.json'} and {out / 'heatmap.png'} "
                f"({doc['timing']['wall_seconds']:.0f}s wall for {doc['timing']['battle_seconds']:.0f}s of battles)")
     problems = unexpected_verdicts(runs, expect_all) if expect_all is not None else []
