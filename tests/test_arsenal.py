@@ -144,3 +144,21 @@ def test_proof_of_work_identities_cost_budget() -> None:
     assert cheap.account != worked.account
     with pytest.raises(BudgetExceeded):
         adv.create_identity(work=12)  # ~4096 keys expected: far beyond what is left of the budget
+
+
+def test_a_plugin_names_the_node_behind_an_address() -> None:
+    """Plugins see names, not addresses: ``name_of`` / ``contact_at`` map a packet's address to the node there."""
+    from arena.plugin_api.adversary import Contact
+
+    class Known(_Host):
+        def contacts(self) -> list[Contact]:
+            return [Contact("validator0", "validator", ("127.0.0.1", 9000), b"a" * 20, b"k0"),
+                    Contact("merchant0", "merchant", ("127.0.0.2", 9001), b"b" * 20, b"k1", 50)]
+
+    adv = Adversary(Known(), TeamBudget(sybils=0, cost=0))  # type: ignore[arg-type]
+    assert adv.name_of(("127.0.0.2", 9001)) == "merchant0"
+    assert adv.name_of(("127.0.0.1", 9000)) == "validator0"
+    contact = adv.contact_at(("127.0.0.2", 9001))
+    assert contact is not None and contact.price == 50
+    assert adv.name_of(("127.0.0.1", 9001)) is None  # same host, nobody on that port
+    assert adv.contact_at(("10.0.0.1", 1)) is None

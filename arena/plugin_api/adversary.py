@@ -269,6 +269,20 @@ class Adversary:
     def validators(self) -> list[Contact]:
         return self.contacts("validator")
 
+    def contact_at(self, address: Address) -> Contact | None:
+        """The node listening at ``address`` (a packet's source or destination), or None: plugins think in node
+        names (``contact_at(packet.src).name``), not in addresses. Our own Sybil endpoints are not contacts."""
+        host, port = str(address[0]), int(address[1])
+        for c in self._host.contacts():
+            if (str(c.address[0]), int(c.address[1])) == (host, port):
+                return c
+        return None
+
+    def name_of(self, address: Address) -> str | None:
+        """The name of the node at ``address`` (``validator3``, ``light7``, ...), or None if no node listens there."""
+        c = self.contact_at(address)
+        return c.name if c is not None else None
+
     def merchants(self) -> list[Contact]:
         return self.contacts("merchant")
 
