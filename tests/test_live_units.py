@@ -211,3 +211,11 @@ def test_pacer_drains_a_burst_at_a_bounded_rate_without_loss() -> None:
             sink.sock.close()
 
     asyncio.run(go())
+
+
+def test_the_live_summary_names_drop_reasons_instead_of_printing_a_dict() -> None:
+    from arena.cli.live import dropped_text
+
+    assert dropped_text(0, {}) == "0 dropped"
+    assert dropped_text(3, {"malformed": 1, "rate_limited": 2}) == "3 dropped (2 rate_limited, 1 malformed)"
+    assert "{" not in dropped_text(1, {"x": 1})

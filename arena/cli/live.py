@@ -97,8 +97,9 @@ def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int 
             for table in verdict_tables(outcome.verdict):
                 out.print(table)
             m = result["messages"]
-            out.print(f"packets: {m['sent']} sent, {m['delivered']} delivered, {m['dropped']} dropped "
-                      f"{m['dropped_by_reason']}, {m['lost']} lost in the network ({m['loss_rate']:.3%}); "
+            out.print(f"packets: {m['sent']} sent, {m['delivered']} delivered, "
+                      f"{dropped_text(m['dropped'], m['dropped_by_reason'])}, {m['lost']} lost in the network "
+                      f"({m['loss_rate']:.3%}); "
                       f"finalised height {result.get('finalized_height', 0)}; processes {len(result['processes'])}")
         click.echo(f"verdict: {result.get('verdict')}  stolen: {result.get('stolen', 0)}  run: {target}")
     sys.exit(exit_for(result, sc.expect, expect))
@@ -212,7 +213,13 @@ def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ..
     s: dict[str, Any] = stats[0] if stats else {}
     ep = s.get("endpoint", {})
     click.echo(f"{name} done: {ep.get('sent', 0)} packets sent, {ep.get('delivered', 0)} delivered, "
-               f"{ep.get('dropped', 0)} dropped {ep.get('dropped_by_reason', {})}; run: {target}")
+               f"{dropped_text(ep.get('dropped', 0), ep.get('dropped_by_reason', {}))}; run: {target}")
+
+
+def dropped_text(count: int, by_reason: dict[str, int]) -> str:
+    """``3 dropped (2 rate_limited, 1 malformed)``, or ``0 dropped``: never a raw ``{}``."""
+    reasons = ", ".join(f"{n} {why}" for why, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])) if n)
+    return f"{count} dropped ({reasons})" if reasons else f"{count} dropped"
 
 
 __all__ = ["live_cmd", "node_cmd"]
