@@ -23,6 +23,10 @@ def test_generated_plugin_passes_its_own_test(kind: str, tmp_path: Path) -> None
     assert cls.name == name and cls.team == ("red" if kind == "attack" else "blue")
     scenario = load_scenario(paths[1])
     assert scenario.name == name and scenario.duration == 30
+    # both scenarios have a red side to fight (a defense scaffold attacks itself with a built-in attack), so the
+    # verdict is judged rather than "unknown: no red team"; the generated test uses the arena_battle fixture
+    assert any(n.team == "red" for _, n in scenario.roles()), "no red node in the generated scenario"
+    assert "arena_battle" in paths[2].read_text(encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(paths[2])],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
