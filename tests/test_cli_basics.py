@@ -162,3 +162,15 @@ def test_tables_never_cut_names_when_piped(monkeypatch: pytest.MonkeyPatch) -> N
     assert "…" not in listed
     for name in default_registry().plugins:
         assert name in listed, name
+
+
+def test_listing_commands_print_json() -> None:
+    from honest import schema
+
+    plugins = json.loads(CliRunner().invoke(main, ["plugins", "--json"]).output)
+    assert {"double_spend", "confirmation_depth"} <= {p["name"] for p in plugins}
+    assert all(set(p) == {"name", "team", "hooks", "source", "about"} for p in plugins)
+    described = json.loads(CliRunner().invoke(main, ["schema", "--json"]).output)
+    assert described["fingerprint"] == schema.fingerprint()
+    gossip = next(t for t in described["types"] if t["name"] == "Gossip")
+    assert gossip["msg_id"] == 10 and gossip["fields"] == [{"name": "items", "format": "[GossipItem]"}]

@@ -399,7 +399,8 @@ def report_cmd(run_dir: str, open_report: bool) -> None:
 
 @main.command("plugins")
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Also load a plugin file.")
-def plugins_cmd(plugins: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (name, team, hooks, source, about).")
+def plugins_cmd(plugins: tuple[str, ...], as_json: bool) -> None:
     """List the plugins found (entry points and files) and the hooks each implements."""
     from rich.table import Table
 
@@ -407,6 +408,11 @@ def plugins_cmd(plugins: tuple[str, ...]) -> None:
 
     with user_errors():
         registry = default_registry(plugins)
+    if as_json:
+        rows = [{"name": i.name, "team": i.team, "hooks": list(i.hooks), "source": i.source, "about": i.doc}
+                for i in sorted(registry.plugins.values(), key=lambda i: (i.team, i.name))]
+        click.echo(json.dumps(rows, indent=2))
+        return
     t = Table(title="plugins")
     for col in ("name", "team", "hooks", "source", "about"):
         t.add_column(col)

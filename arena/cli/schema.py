@@ -7,6 +7,7 @@ schema drifts from it; to change the schema on purpose, bump ``SCHEMA_VERSION`` 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -79,10 +80,18 @@ def schema_table() -> Table:
 @click.option("--lock", "lock_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Lock file to write or check (default: honest/schema.lock).")
 @click.option("--quiet", is_flag=True, help="Do not print the table.")
-def schema_cmd(write_lock: bool, check: bool, lock_file: Path | None, quiet: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the schema as JSON: version, fingerprint, and each type "
+              "with its message id (null for signed objects) and fields.")
+def schema_cmd(write_lock: bool, check: bool, lock_file: Path | None, quiet: bool, as_json: bool) -> None:
     """Print the wire schema (messages and signed objects) and its fingerprint; write or check the lock."""
     out = console()
     path = lock_file or lock_path()
+    if as_json and not (write_lock or check):
+        types = [{"name": name, "msg_id": mid, "fields": [{"name": n, "format": f} for n, f in fields]}
+                 for name, mid, fields in schema.describe()]
+        click.echo(json.dumps({"version": schema.SCHEMA_VERSION, "fingerprint": schema.fingerprint(),
+                               "types": types}, indent=2))
+        return
     if not quiet:
         out.print(schema_table())
     out.print(f"version = {schema.SCHEMA_VERSION}\nfingerprint = {schema.fingerprint()}", highlight=False)
