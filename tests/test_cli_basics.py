@@ -158,6 +158,7 @@ def test_tables_never_cut_names_when_piped(monkeypatch: pytest.MonkeyPatch) -> N
     from arena.plugin_host.registry import default_registry
 
     monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # what CI systems set: rich then takes a pipe for an 80-column terminal
     listed = CliRunner().invoke(main, ["plugins"]).output
     assert "…" not in listed
     for name in default_registry().plugins:

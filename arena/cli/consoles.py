@@ -8,6 +8,7 @@ otherwise. Rich itself is imported only when a console is made (``arena --help``
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,10 +18,19 @@ PIPED_WIDTH = 400  # columns of a console that is not a terminal (tables take on
 
 
 def console(stderr: bool = False) -> Console:
-    """A console on stdout (or stderr) that never cuts a table when its output is not a terminal."""
+    """A console on stdout (or stderr) that never cuts a table when its output is not a terminal.
+
+    "Not a terminal" is asked of the stream itself: rich's own test also says yes to a pipe when ``FORCE_COLOR`` or
+    ``TTY_COMPATIBLE`` is set (as CI systems often do), and then sizes it to 80 columns."""
     from rich.console import Console
 
+    stream = sys.stderr if stderr else sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    try:
+        terminal = bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        terminal = False
     made = Console(stderr=stderr)
-    if made.is_terminal or os.environ.get("COLUMNS"):
+    if terminal or os.environ.get("COLUMNS"):
         return made
     return Console(stderr=stderr, width=max(made.width, PIPED_WIDTH))
