@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,9 +56,8 @@ VERDICT_CHOICE = VerdictChoice()
 """The values of ``--expect`` (the referee's verdicts)."""
 
 
-@cache
 def err_console() -> Console:
-    """The console on stderr every command prints warnings and errors to (rich is imported on first use)."""
+    """A console on stderr for warnings and errors (rich is imported on first use; made afresh, like ``out``)."""
     from arena.cli.consoles import console
 
     return console(stderr=True)

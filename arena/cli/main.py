@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +51,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-@cache
 def out() -> Console:
-    """The console on stdout (rich is imported on first use)."""
+    """A console on stdout (rich is imported on first use). Made afresh for each use, never cached: whether the
+    output is a terminal, and so how wide tables may be, is the stream's of the moment."""
     from arena.cli.consoles import console
 
     return console()
