@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from honest_kit import sample_payload
+from honest_kit import payload_strategy, sample_payload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ipv8.messaging.serialization import default_serializer
@@ -16,32 +16,8 @@ from honest.schema import MESSAGES, OBJECTS, Frozen, Gossip, GossipItem, Tx, TxA
 
 TYPES: list[type[Frozen]] = sorted([*MESSAGES.values(), *OBJECTS], key=lambda c: c.__name__)
 
-_INTS = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF, "Q": 0xFFFFFFFFFFFFFFFF}
-
-
-def values_for(fmt: Any, depth: int = 0) -> st.SearchStrategy[Any]:
-    if isinstance(fmt, list):
-        return st.lists(values_for(fmt[0], depth + 1), max_size=3 if depth < 2 else 1)
-    if isinstance(fmt, type):
-        return instances(fmt, depth + 1)
-    if fmt in _INTS:
-        return st.integers(0, _INTS[fmt])
-    if fmt == "?":
-        return st.booleans()
-    if fmt.endswith("s"):
-        n = int(fmt[:-1])
-        return st.binary(min_size=n, max_size=n)
-    if fmt in ("varlenH", "varlenI"):
-        return st.binary(max_size=80)
-    if fmt == "varlenHutf8":
-        return st.text(max_size=20)
-    if fmt == "ipv4":
-        return st.tuples(st.ip_addresses(v=4).map(str), st.integers(0, 0xFFFF))
-    raise AssertionError(f"no strategy for {fmt!r}")
-
-
-def instances(cls: type[Frozen], depth: int = 0) -> st.SearchStrategy[Any]:
-    return st.tuples(*(values_for(f, depth) for f in cls.format_list)).map(lambda vals: cls(*vals))
+def instances(cls: type[Frozen]) -> st.SearchStrategy[Any]:
+    return payload_strategy(cls)  # the fuzz tests' own strategy: every schema type, nested lists included
 
 
 def outcome(fn: Any, cls: type[Frozen], data: bytes) -> tuple[bool, Any]:
