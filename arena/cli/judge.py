@@ -19,7 +19,8 @@ from rich.table import Table
 
 from arena.cli.consoles import console
 from arena.cli.errors import VERDICT_CHOICE, UserError, exit_for
-from arena.referee.checkers import Verdict, judge_run_dir
+from arena.cli.story import print_story
+from arena.referee.checkers import KIND_OF_CATEGORY, Verdict, judge_run_dir
 from arena.referee.seal import ResultError, is_sealed, read_result, verify
 
 _STYLE = {"valid": "green", "invalid": "red", "unknown": "yellow", True: "green", False: "red", None: "yellow"}
@@ -29,7 +30,7 @@ FORCED_FIELDS = ("forced", "seal_problems")
 
 
 def verdict_tables(v: Verdict) -> list[Table]:
-    """The verdict, stolen by kind, invariants, checks and plugin faults (when any) as rich tables."""
+    """The verdict, stolen by loss category, invariants, checks and plugin faults (when any) as rich tables."""
     head = Table(title="verdict", show_header=False)
     head.add_column("field")
     head.add_column("value")
@@ -38,16 +39,17 @@ def verdict_tables(v: Verdict) -> list[Table]:
     head.add_row("reason", escape(v.reason))
     head.add_row("stolen", str(v.stolen))
     head.add_row("honest loss", str(v.honest_loss))
-    head.add_row("attack evidence", str(len(v.evidence)))
+    head.add_row("evidence events", str(v.evidence_total))
     lat = v.latency
     if lat.get("count"):
         head.add_row("latency (s)", f"mean {lat['mean']}  p50 {lat['p50']}  p95 {lat['p95']}  max {lat['max']}  "
                      f"({lat['count']} finalised, {lat['unconfirmed']} unconfirmed)")
-    stolen = Table(title="stolen by kind")
-    stolen.add_column("kind")
+    stolen = Table(title="stolen, by loss")
+    stolen.add_column("loss")
+    stolen.add_column("check")
     stolen.add_column("tokens", justify="right")
-    for kind, amount in v.stolen_by_kind.items():
-        stolen.add_row(kind, f"[red]{amount}[/]" if amount else "0")
+    for category, amount in v.stolen_by_category.items():
+        stolen.add_row(category, KIND_OF_CATEGORY.get(category, ""), f"[red]{amount}[/]" if amount else "0")
     inv = Table(title="invariants")
     for col in ("invariant", "ok", "detail"):
         inv.add_column(col)
@@ -170,6 +172,7 @@ def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...], expect
     out = console()
     for table in verdict_tables(verdict):
         out.print(table)
+    print_story(out, verdict.story)
     result = write_verdict(run_dir, verdict, base, extra)
     faults = f"  plugin faults: {len(verdict.faults)}" if verdict.faults else ""
     out.print(f"verdict: [bold {VERDICT_COLOUR.get(verdict.verdict, 'yellow')}]{verdict.verdict}[/]  stolen: "

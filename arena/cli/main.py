@@ -234,8 +234,11 @@ def print_outcome(result: dict[str, Any], target: Path, quiet: bool, as_json: bo
     if quiet:
         click.echo(line + (f"  report: {report_path}" if open_report else ""))
     else:
+        from arena.cli.story import print_story
+
         for table in [*ledger_tables(target), *summary_tables(result)]:
             out().print(table)
+        print_story(out(), result.get("story"))
         out().print(f"verdict: [bold]{escape(str(verdict))}[/bold]  stolen: {result.get('stolen', 0)}  run: "
                     f"{escape(str(target))}", soft_wrap=True)
         if report_path.is_file():
@@ -284,7 +287,8 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
         reason = str(result.get("verdict_reason", ""))
         if not (reason.startswith("stolen") and ";" not in reason):  # else the stolen row says it
             rows.append(("why", escape(reason)))
-        by_kind = {k: v for k, v in (result.get("stolen_by_kind") or {}).items() if v}
+        by_kind = {k: v for k, v in (result.get("stolen_by_category") or result.get("stolen_by_kind") or {}).items()
+                   if v}
         kinds = ", ".join(f"{k} {v}" for k, v in by_kind.items())
         rows.append(("stolen", f"{result.get('stolen', 0)}" + (f" ({kinds})" if kinds else "")))
         if result.get("honest_loss"):
@@ -304,7 +308,7 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
     latency = result.get("latency") or {}
     seconds = result.get("virtual_seconds") or 0
     if latency.get("count"):
-        rows.append(("throughput (honest tx finalised)", f"{latency['count']} ({latency['count'] / seconds:.2f}/s)"
+        rows.append(("honest transfers finalised", f"{latency['count']} ({latency['count'] / seconds:.2f}/s)"
                      if seconds else str(latency["count"])))
         rows.append(("finality latency p50 / p95", f"{latency['p50']:.2f} s / {latency['p95']:.2f} s"))
     for key in ("supply", "validators_agree", "forks_seen"):

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from arena.referee.history import KEPT, RELEVANT, History, load_history, load_run
 from arena.referee.outcome import invariants as consensus_invariants
+from arena.referee.story import Story, tell
 from arena.referee.verify import schedule_violations
 
 Status = Literal["valid", "invalid", "unknown"]
@@ -55,7 +56,7 @@ class Check:
     name: str
     status: Status
     detail: str
-    evidence: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # result.json keeps the first EVIDENCE_LIMIT
     stolen: int = 0
     honest_loss: int = 0
 
@@ -79,6 +80,7 @@ class Verdict:
     evidence_count: int | None = None  # None: len(evidence); read back from a result.json that kept only a part
     stolen_by_category: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LOSS_CATEGORIES, 0))
     stolen_by_plugin: dict[str, int] = field(default_factory=dict)  # red plugin (or "unattributed") -> tokens
+    story: Story = field(default_factory=Story)  # one sentence per loss; attempts marked succeeded/failed
 
     @property
     def evidence_total(self) -> int:
@@ -109,11 +111,12 @@ class Verdict:
             "invariants": self.invariants,
             "evidence": self.evidence[:RESULT_EVIDENCE_LIMIT],
             "evidence_count": self.evidence_total,
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [{**asdict(c), "evidence": c.evidence[:EVIDENCE_LIMIT]} for c in self.checks],
             "latency": self.latency,
             "sybil_spend": self.sybil_spend,
             "red_net_gain": self.stolen - self.sybil_spend,
             "plugin_faults": self.faults,
+            "story": self.story.as_result(),
         }
 
     @classmethod
@@ -147,7 +150,8 @@ class Verdict:
                    {str(k): v for k, v in (result.get("invariants") or {}).items() if isinstance(v, dict)},
                    evidence, checks, dict(result.get("latency") or _latency_stats([], None)),
                    _int(result.get("sybil_spend")), dicts("plugin_faults"),
-                   _int(result.get("evidence_count"), len(evidence)), categories, plugins)
+                   _int(result.get("evidence_count"), len(evidence)), categories, plugins,
+                   Story.from_result(result.get("story")))
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -210,7 +214,7 @@ def check_double_spend(h: History) -> Check:
     return Check(name, _status(stolen > 0),
                  f"{n} deliveries worth {delivered} to red/unknown buyers by {len({p[0] for p in orders})} blue "
                  f"merchants; distinct finalised payments from those buyers to those merchants cover {paid}: "
-                 f"{stolen} worth of goods unpaid ({len(unpaid)} deliveries)", unpaid[:EVIDENCE_LIMIT],
+                 f"{stolen} worth of goods unpaid ({len(unpaid)} deliveries)", unpaid,
                  stolen=stolen)
 
 
@@ -244,7 +248,7 @@ def check_forgery(h: History) -> Check:
         return Check(name, "valid", f"every debit of a blue account in the canonical chain matches one of "
                      f"{len(intended)} honest intents")
     return Check(name, "invalid", f"{len(forged)} debits of blue accounts no blue node intended: {stolen} to red "
-                 f"or unknown accounts, {loss} lost by blue (amount + fee)", forged[:EVIDENCE_LIMIT],
+                 f"or unknown accounts, {loss} lost by blue (amount + fee)", forged,
                  stolen=stolen, honest_loss=loss)
 
 
@@ -283,7 +287,7 @@ def check_channel_fraud(h: History) -> Check:
             stolen += gain
             frauds.append({"settled": ev, "honest_state": newer, "gain": gain})
     return Check(name, _status(stolen > 0), f"{len(frauds)} of {len(settled)} settled channels closed by red on an "
-                 f"outdated state for a gain of {stolen}", frauds[:EVIDENCE_LIMIT], stolen=stolen, honest_loss=stolen)
+                 f"outdated state for a gain of {stolen}", frauds, stolen=stolen, honest_loss=stolen)
 
 
 def check_minting(h: History) -> Check:
@@ -526,9 +530,11 @@ def _judge(h: History) -> Verdict:
         verdict = "blue_won"
         reason = f"the attack fired ({len(h.attack_evidence)} evidence events), nothing was stolen and the safety " \
                  "invariants hold"
-    return Verdict(verdict, reason, stolen, by_kind, honest_loss, invariants, list(h.attack_evidence),
+    evidence = list(h.attack_evidence)
+    story = tell(h, checks, verdict, reason, invariants, evidence[:RESULT_EVIDENCE_LIMIT], EVIDENCE_CATEGORIES)
+    return Verdict(verdict, reason, stolen, by_kind, honest_loss, invariants, evidence,
                    list(checks.values()), latency, h.sybil_spend, faults, None, by_category,
-                   attribute(h, by_category))
+                   attribute(h, by_category), story)
 
 
 def judge_run_dir(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> Verdict:
