@@ -260,6 +260,44 @@ def messages_sent(d: ReportData, sent: dict[str, dict[str, Any]], types: list[st
     return chart.render()
 
 
+def longest_stall(times: Sequence[float], end: float) -> tuple[float, float]:
+    """The longest stretch (start, stop) with no new finalised height after the first one, the end of the battle
+    included (the whole battle when nothing was finalised)."""
+    if not times:
+        return 0.0, end
+    best = (times[0], times[0])  # from the first finalisation: the start-up before it is no stall
+    for a, b in zip([*times], [*times[1:], end], strict=True):
+        if b - a > best[1] - best[0]:
+            best = (a, b)
+    return best
+
+
+def finalized_height(d: ReportData) -> str:
+    """The highest height any honest validator had finalised, and the highest block proposed, over time: a flat
+    stretch of the finalised line is a finality stall (the longest is named in the caption)."""
+    times, tops = d.h.finality_curve
+    end = d.spans.end
+    heads: list[tuple[float, float]] = []
+    for b in sorted((b for b in d.blocks.values() if b["t"] is not None), key=lambda b: (b["t"], b["height"])):
+        if not heads or b["height"] > heads[-1][1]:
+            heads.append((float(b["t"]), float(b["height"])))
+    top = max([*tops, *(y for _, y in heads), 1])
+    s0, s1 = longest_stall(times, end)
+    caption = f"longest stretch without a new finalised height: {s1 - s0:.1f} s (from {s0:.1f} to {s1:.1f} s)"
+    chart = Chart("finalised height", "Finalised height over time (highest any honest validator finalised) and the "
+                  "head (highest block proposed)", x=time_range(d), y=(0, top * 1.05), height=220,
+                  ylabel="height", xlabel="virtual time (s)", y_int=True, caption=caption)
+    shade(chart, d, evidence=True)
+    if s1 - s0 > 0:
+        chart.vspan(s0, s1, Area("#e9c46a", 0.18), "longest stall", title=caption)
+    chart.step([(0.0, 0.0), *zip(times, (float(t) for t in tops), strict=True)], end, Line(BLUE, 2.4),
+               "finalised height", title=f"finalised height {tops[-1] if tops else 0} at the end")
+    if heads:  # on top, thin and dashed: it runs a block or two above the finalised line
+        chart.step([(0.0, 0.0), *heads], end, Line("#e76f51", 1.1, "3 3"), "head (highest proposed)",
+                   title=f"head height {int(heads[-1][1])} at the end")
+    return chart.render()
+
+
 def drops_over_time(d: ReportData) -> str:
     """Drops per time bin, stacked by reason (the eight most common)."""
     drop_times, end = d.h.drop_times, d.spans.end
@@ -287,4 +325,4 @@ def drops_over_time(d: ReportData) -> str:
 
 
 __all__ = ["BLUE", "GREY", "MARKS", "MAX_LINES", "RED", "balances", "block_tree", "drops_over_time", "envelope",
-           "messages_sent", "pick_lines", "shade", "timeline"]
+           "finalized_height", "longest_stall", "messages_sent", "pick_lines", "shade", "timeline"]

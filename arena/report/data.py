@@ -196,6 +196,8 @@ def load(run_dir: Path) -> ReportData:
     if verdict is None and not has_result and h.has_trace:
         verdict = judge_history(h)
         notes.append("the verdict was recomputed by the referee from the files present")
+    elif verdict is not None and not verdict.story.summary and h.has_trace and h.has_genesis:
+        verdict.story = judge_history(h).story  # a result.json written before the story existed
     return ReportData(run_dir, h, result, has_result, verdict, notes)
 
 

@@ -1,7 +1,8 @@
 """The battle report page: one self-contained ``report.html`` per run directory, built from the run's files only.
 
-Top to bottom: the verdict with what was stolen and the invariants, the plugins that faulted, a timeline of the
-attack's evidence with partitions and crashes shaded, every account's balance over time, the block tree with forks,
+Top to bottom: the story (one sentence per loss, as ``arena run`` prints it), the verdict with what was stolen and
+the invariants, the plugins that faulted, a timeline of the attack's evidence with partitions and crashes shaded,
+finalised height over time, every account's balance over time, the block tree with forks,
 and message and drop counts. A partial run still gets a page; every section is built on its own, and one that fails
 shows a note instead. No script and nothing from the network: the page can be mailed or archived as it is.
 """
@@ -29,6 +30,9 @@ th{background:#f3f3f3}tr.bad td{background:#fde2e0}tr.ok td:nth-child(2){color:#
 tr.red td{background:#fff3f1}tr.red td:nth-child(2),tr.red td:first-child{color:#a02818}
 .note{color:#7a5b00;background:#fff8e1;border-left:4px solid #f0c000;padding:6px 10px;margin:8px 0}
 img{max-width:100%;display:block;margin:8px 0}details{margin:8px 0}summary{cursor:pointer;color:#1f5fa8}
+.summary{margin:10px 0}tr.attempt.succeeded td{background:#fde2e0}tr.attempt.succeeded td:nth-child(6){color:#a02818;
+font-weight:bold}tr.attempt.failed td:nth-child(6){color:#1e7b34}tr.attempt.red td:nth-child(2){color:#a02818}
+ol.losses li{margin:4px 0}.linked{color:#666;font-size:.9em}ul.broken li{color:#a02818}
 .chart{margin:8px 0;overflow-x:auto}.chart svg{display:block;max-width:100%;height:auto}.chart.wide svg{max-width:none}
 """
 

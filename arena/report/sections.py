@@ -1,4 +1,5 @@
-"""The report's sections, top to bottom: verdict, plugin faults, timeline, balances, blocks, messages and drops.
+"""The report's sections, top to bottom: the story, verdict, plugin faults, timeline, finality, balances, blocks,
+messages and drops.
 
 Each section is a function of :class:`~arena.report.data.ReportData` returning HTML; the page builds each on its
 own, so one that fails shows a note instead of losing the others.
@@ -11,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from arena.referee.checkers import KIND_OF_CATEGORY
 from arena.report import charts
 from arena.report.data import REPORT_NAME, ReportData, as_int, as_num, natural_key, replay_balances
 
@@ -43,6 +45,39 @@ def _red(team: str) -> str:
     return "red" if team == "red" else ""
 
 
+# ================================================ story ==========================================================
+def section_story(d: ReportData) -> str:
+    """What happened, in sentences: the referee's summary, one sentence per loss (with the attempts linked to
+    it), and the broken invariants. The same sentences as ``arena run`` prints."""
+    v = d.verdict
+    if v is None:
+        return note("No verdict, so no story: " + ("the run did not finish." if not d.has_result
+                                                   else "this protocol has no referee."))
+    st = v.story
+    out = [f'<p class="summary big">{e(st.summary or v.reason)}</p>']
+    evidence = v.evidence
+    if st.losses:
+        out.append('<ol class="losses">')
+        for lo in st.losses:
+            by = [_attempt_label(d, evidence[i]) for i in lo.evidence if 0 <= i < len(evidence)]
+            linked = f' <span class="linked">(linked attempt: {e("; ".join(by))})</span>' if by else \
+                ' <span class="linked">(no red evidence names it)</span>'
+            out.append(f'<li class="loss" data-category="{e(lo.category)}" data-amount="{e(lo.amount)}">'
+                       f"{e(lo.sentence)}{linked}</li>")
+        out.append("</ol>")
+        if st.loss_count > len(st.losses):
+            out.append(note(f"{st.loss_count - len(st.losses)} more losses are counted in the totals but not "
+                            "listed."))
+    if st.broken:
+        out.append('<ul class="broken">' + "".join(f'<li class="invariant">{e(b)}</li>' for b in st.broken)
+                   + "</ul>")
+    return "".join(out)
+
+
+def _attempt_label(d: ReportData, ev: dict[str, Any]) -> str:
+    return f"{ev.get('plugin', '?')} on {d.node(ev.get('node'))} at {as_num(ev.get('t')):.1f} s"
+
+
 # ================================================ verdict ========================================================
 def section_verdict(d: ReportData) -> str:
     v, r = d.verdict, d.result
@@ -54,11 +89,11 @@ def section_verdict(d: ReportData) -> str:
     else:
         out.append(f'<div class="verdict {e(v.verdict)}"><b>{e(v.verdict).replace("_", " ")}</b> '
                    f'<span>{e(v.reason)}</span></div>')
-        kinds = ", ".join(f"{k} {n}" for k, n in v.stolen_by_kind.items() if n) or "nothing"
+        kinds = ", ".join(f"{k} {n}" for k, n in v.stolen_by_category.items() if n) or "nothing"
         out.append(f'<p class="big">stolen: <b>{e(v.stolen)}</b> ({e(kinds)}) · honest loss: '
                    f'{e(v.honest_loss)} · evidence events: {e(v.evidence_total)}</p>')
-        out.append(table(["kind", "stolen"], list(v.stolen_by_kind.items()),
-                         ["bad" if n else "" for n in v.stolen_by_kind.values()]))
+        rows_k = [(c, KIND_OF_CATEGORY.get(c, ""), n) for c, n in v.stolen_by_category.items()]
+        out.append(table(["loss", "check", "stolen"], rows_k, ["bad" if r[2] else "" for r in rows_k]))
         if v.invariants:
             rows: list[tuple[Any, ...]] = []
             classes: list[str] = []
@@ -105,9 +140,12 @@ def _facts(d: ReportData) -> list[tuple[str, Any]]:
                      else applied))
     elif d.chain or "finalized_height" in r:
         txs = sum(len(b.get("txs") or []) for b in d.chain)
-        fin = (d.canon or {}).get("finalized_height", r.get("finalized_height", len(d.chain)))
-        rows.append(("finalised height / head height", f"{fin} / {r.get('head_height', '?')}"))
-        rows.append(("transactions finalised", f"{txs} ({txs / dur:.2f} tx/s)" if dur else txs))
+        fin = r.get("finalized_height", (d.canon or {}).get("finalized_height", len(d.chain)))
+        rows.append(("finalised / head height", f"{fin} / {r.get('head_height', '?')}"))
+        honest = (d.verdict.latency if d.verdict is not None else {}).get("count")
+        if honest is not None:
+            rows.append(("honest transfers finalised", f"{honest} ({honest / dur:.2f}/s)" if dur else honest))
+        rows.append(("transactions in the finalised chain (any sender)", txs))
     lat = d.verdict.latency if d.verdict is not None else {}
     if lat.get("count"):
         rows.append(("finality latency p50 / p95 / max (s)",
@@ -152,12 +190,9 @@ def section_timeline(d: ReportData) -> str:
         out.append(charts.timeline(d, marks))
     else:
         out.append(note("No evidence, plugin event, partition or crash was recorded."))
-    evidence = d.of("evidence") if h.has_trace else (d.verdict.evidence if d.verdict is not None else [])
+    evidence = d.verdict.evidence if d.verdict is not None else list(h.attack_evidence)
     if evidence:
-        rows = [(f"{as_num(ev.get('t')):.2f}", d.node(ev.get("node")), ev.get("plugin", ""), ev.get("kind", ""),
-                 ev.get("detail", "")) for ev in evidence]
-        classes = ["red" if d.team_of_node(ev.get("node")) != "blue" else "" for ev in evidence]
-        out.append("<h3>Evidence</h3>" + table(["t (s)", "node", "plugin", "kind", "detail"], rows, classes))
+        out.append("<h3>Evidence: each attempt and what came of it</h3>" + evidence_table(d, evidence))
     else:
         red_plugins = [n for n in d.red_nodes if h.plugins.get(n)]
         why = "the red plugins never declared that their attack fired (node.evidence), so the referee cannot " \
@@ -174,6 +209,36 @@ def section_timeline(d: ReportData) -> str:
     if faults:
         out.append("<h3>Partitions and crashes</h3>" + table(["fault", "from (s)", "until (s)", "who"], faults))
     return "".join(out)
+
+
+def evidence_table(d: ReportData, evidence: list[dict[str, Any]]) -> str:
+    """One row per red evidence event: succeeded (a loss the referee counted is about what it names), failed, or
+    unclear (losses of its kind happened, but it names nothing they are about), with the losses it is linked to."""
+    story = d.verdict.story if d.verdict is not None else None
+    outcome = {a.evidence: a for a in story.attempts} if story is not None else {}
+    rows, classes = [], []
+    for i, ev in enumerate(evidence):
+        a = outcome.get(i)
+        linked = [story.losses[j] for j in a.losses if 0 <= j < len(story.losses)] if a and story else []
+        result = a.outcome if a is not None else "?"
+        rows.append((f"{as_num(ev.get('t')):.2f}", d.node(ev.get("node")), ev.get("plugin", ""), ev.get("kind", ""),
+                     ev.get("detail", ""), result,
+                     ", ".join(f"#{story.losses.index(lo) + 1} ({lo.amount})" for lo in linked) if story else ""))
+        classes.append(f"attempt {result}" + (" red" if d.team_of_node(ev.get("node")) != "blue" else ""))
+    intro = ('<p>An attempt <b>succeeded</b> when it names a transaction, block or channel that a loss the referee '
+             'counted is about (the # is the loss in "What happened"); <b>failed</b> when no such loss followed; '
+             '<b>unclear</b> when losses of its kind happened but it names nothing they are about.</p>')
+    counts = Counter(r[5] for r in rows)
+    head = f'<p class="attempts">{e(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))}</p>' if rows else ""
+    return intro + head + table(["t (s)", "node", "plugin", "kind", "detail", "outcome", "losses"], rows, classes)
+
+
+# ================================================ finality =======================================================
+def section_finality(d: ReportData) -> str:
+    times, _ = d.h.finality_curve
+    if not times and not d.blocks:
+        return note("No honest validator finalised a block (no finalized event in the trace).")
+    return f'<div id="chart-height">{charts.finalized_height(d)}</div>'
 
 
 # ================================================ balances =======================================================
@@ -245,13 +310,17 @@ def section_messages(d: ReportData) -> str:
         totals: Counter[str] = Counter()
         for counts in sent.values():
             totals.update({str(k): as_int(v) for k, v in counts.items()})
-        types = [k for k, _ in totals.most_common(9)]
+        every = [k for k, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
+        drawn = every if len(every) <= len(charts.PALETTE) else every[:len(charts.PALETTE) - 1]
         nodes = sorted(sent, key=natural_key)
-        out.append(charts.messages_sent(d, sent, types, nodes))
-        head = ["node", "team", *types, "total"]
-        rows = [(n, teams.get(n, "?"), *(as_int(sent[n].get(k)) for k in types),
+        out.append(charts.messages_sent(d, sent, drawn, nodes))
+        out.append("<h3>Messages sent, by type</h3>" + table(["message", "sent", "by red nodes"], [
+            (k, totals[k], sum(as_int(sent[n].get(k)) for n in nodes if teams.get(n) == "red")) for k in every]))
+        head = ["node", "team", *every, "total"]
+        rows = [(n, teams.get(n, "?"), *(as_int(sent[n].get(k)) for k in every),
                  sum(as_int(v) for v in sent[n].values())) for n in nodes]
-        out.append(table(head, rows, [_red(str(row[1])) for row in rows]))
+        out.append("<details><summary>Messages sent per node and type</summary>"
+                   + table(head, rows, [_red(str(row[1])) for row in rows]) + "</details>")
     elif h.all_states:
         out.append(note("The node states carry no per-type message counters (no \"sent\" field in states/*.json)."))
     else:
@@ -294,9 +363,11 @@ def section_messages(d: ReportData) -> str:
 
 
 SECTIONS: list[tuple[str, str, Callable[[ReportData], str]]] = [
+    ("story", "What happened", section_story),
     ("verdict", "Verdict", section_verdict),
     ("faults", "Plugin faults", section_faults),
     ("timeline", "Timeline", section_timeline),
+    ("finality", "Finality", section_finality),
     ("balances", "Balances", section_balances),
     ("blocks", "Blocks and forks", section_blocks),
     ("messages", "Messages and drops", section_messages),
