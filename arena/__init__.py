@@ -18,8 +18,10 @@ if TYPE_CHECKING:
         BudgetExceeded,
         Contact,
         Evidence,
+        EvidenceKind,
         Identity,
         InMessage,
+        ItemKind,
         NodeContext,
         OutMessage,
         Packet,
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
         PaymentStatus,
         PeerInfo,
         Plugin,
+        Role,
+        TxKind,
+        TxStatus,
         Wallet,
         hookimpl,
         work_of,
@@ -34,9 +39,9 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["WITHHOLD", "Adversary", "BudgetExceeded", "Contact", "Evidence", "Identity", "InMessage", "NodeContext",
-           "OutMessage", "Packet", "Params", "PaymentStatus", "PeerInfo", "Plugin", "Wallet", "__version__",
-           "hookimpl", "work_of"]
+__all__ = ["WITHHOLD", "Adversary", "BudgetExceeded", "Contact", "Evidence", "EvidenceKind", "Identity", "InMessage",
+           "ItemKind", "NodeContext", "OutMessage", "Packet", "Params", "PaymentStatus", "PeerInfo", "Plugin", "Role",
+           "TxKind", "TxStatus", "Wallet", "__version__", "hookimpl", "work_of"]
 
 
 def __getattr__(name: str) -> Any:

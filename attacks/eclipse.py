@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena import Identity, NodeContext, Params, Plugin, hookimpl
+from arena import Identity, NodeContext, Params, Plugin, Role, TxStatus, hookimpl
 from honest.schema import TX_TRANSFER, AskForPeers, PeerEntry, Peers, Purchase, TxStatusQuery, TxStatusReply
-
-FINALIZED = 3
 
 
 class EclipseParams(Params):
@@ -92,10 +90,10 @@ class Eclipse(Plugin):
         if isinstance(p, Peers):  # a probe's answer: the victim's table, minus the Sybil that asked
             self.samples.append(bool(p.peers) and all(e.public_key in self.red_keys for e in p.peers))
         elif isinstance(p, AskForPeers):  # poison peer exchange: only Sybils
-            entries = [PeerEntry(s.public_key, adv.address_of(s), 0) for s in self.sybils if s != identity]
+            entries = [PeerEntry(s.public_key, adv.address_of(s), Role.VALIDATOR) for s in self.sybils if s != identity]
             adv.send(message.src, Peers(p.request_id, entries[:32]), identity)
         elif isinstance(p, TxStatusQuery) and p.tx_id in self.fakes:
-            adv.send(message.src, TxStatusReply(p.query_id, p.tx_id, FINALIZED, 1, 1), identity)
+            adv.send(message.src, TxStatusReply(p.query_id, p.tx_id, TxStatus.FINALIZED, 1, 1), identity)
 
     @hookimpl
     def arena_node_stop(self, node: NodeContext) -> None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import Identity, NodeContext, Params, Plugin, hookimpl
+from arena import Identity, NodeContext, Params, Plugin, TxStatus, hookimpl
 from honest.schema import TX_TRANSFER, BalanceQuery, BalanceReply, Purchase, SubmitTx, TxStatusQuery, TxStatusReply
-
-FINALIZED = 3  # TxStatusReply.status
 
 
 class SybilParams(Params):
@@ -81,7 +79,7 @@ class Sybil(Plugin):
         if adv is None:
             return
         if isinstance(p, TxStatusQuery) and p.tx_id in self.unpaid:
-            adv.send(message.src, TxStatusReply(p.query_id, p.tx_id, FINALIZED, 1, 1), identity)
+            adv.send(message.src, TxStatusReply(p.query_id, p.tx_id, TxStatus.FINALIZED, 1, 1), identity)
             self.lies += 1
         elif isinstance(p, BalanceQuery):
             adv.send(message.src, BalanceReply(p.query_id, p.account, self.params.balance, 0, 1), identity)

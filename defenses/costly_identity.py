@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arena import NodeContext, Params, Plugin, hookimpl, work_of
+from arena import NodeContext, Params, Plugin, Role, hookimpl, work_of
 from honest.schema import account_of
 
 
@@ -42,7 +42,7 @@ class CostlyIdentity(Plugin):
         acct = account_of(peer.public_key)
         if self.stakes.get(acct, 0) > 0:
             return None
-        if peer.role == 0:
+        if peer.role == Role.VALIDATOR:
             reason = "claims to be a validator without stake"
         elif self.balances.get(acct, -1) >= self.params.min_deposit or work_of(peer.public_key) >= self.params.work:
             return None

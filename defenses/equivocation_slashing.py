@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import NodeContext, Params, Plugin, Wallet, hookimpl
+from arena import EvidenceKind, NodeContext, Params, Plugin, Wallet, hookimpl
 from honest.schema import ITEM_VOTE, TX_SLASH, Block, BlockHeader, Evidence, Gossip, Vote, account_of
 
 
@@ -54,30 +54,31 @@ class EquivocationSlashing(Plugin):
         if first.valid_signature() and obj.valid_signature():
             self.evidence[offender] = Evidence(what, first.to_bytes(), obj.to_bytes())
             self.last_alarm = self.node.now()
-            self.node.log("equivocation", offender=offender.hex(), what="votes" if what == 1 else "blocks",
-                          round=round_)
+            kind = "votes" if what == EvidenceKind.VOTES else "blocks"
+            self.node.log("equivocation", offender=offender.hex(), what=kind, round=round_)
 
     @hookimpl
     def arena_validate_block(self, node: NodeContext, block: Any) -> str | None:
         h = block.header
-        self._signed(h.proposer_key, h.slot, 2, h)
+        self._signed(h.proposer_key, h.slot, EvidenceKind.HEADERS, h)
         for tx in block.txs:
             if tx.kind == TX_SLASH:  # somebody slashed already: keep it off our next block
                 ev = Evidence.from_bytes(tx.data)
-                key = (BlockHeader if ev.what == 2 else Vote).from_bytes(ev.first)
-                self.slashed.add(account_of(key.proposer_key if ev.what == 2 else key.voter_key))
+                headers = ev.what == EvidenceKind.HEADERS
+                key = (BlockHeader if headers else Vote).from_bytes(ev.first)
+                self.slashed.add(account_of(key.proposer_key if headers else key.voter_key))
         return None
 
     @hookimpl
     def arena_incoming_message(self, node: NodeContext, message: Any) -> None:
         p = message.payload
         if message.kind == "HeaderAnnounce":
-            self._signed(p.header.proposer_key, p.header.slot, 2, p.header)
+            self._signed(p.header.proposer_key, p.header.slot, EvidenceKind.HEADERS, p.header)
         elif isinstance(p, Gossip):
             for item in p.items:
                 if item.kind == ITEM_VOTE:
                     vote = Vote.from_bytes(item.data)
-                    self._signed(vote.voter_key, vote.height, 1, vote)
+                    self._signed(vote.voter_key, vote.height, EvidenceKind.VOTES, vote)
 
     @hookimpl
     def arena_propose_block(self, node: NodeContext, block: Any) -> Any | Literal["withhold"] | None:

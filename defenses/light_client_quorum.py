@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from arena import NodeContext, Params, Plugin, hookimpl
+from arena import NodeContext, Params, Plugin, TxStatus, hookimpl
 from honest.schema import account_of
-
-INCLUDED, FINALIZED = 2, 3
 
 
 class LightClientQuorumParams(Params):
@@ -63,5 +61,6 @@ class LightClientQuorum(Plugin):
     def arena_payment_confirmed(self, node: NodeContext, payment: Any) -> bool | None:
         finalized_only = self.params.need == "finalized"
         agree = sum(self.stakes.get(v, 0) for v, (status, conf) in self.answers.get(payment.tx_id, {}).items()
-                    if status == FINALIZED or (not finalized_only and status == INCLUDED and conf >= self.params.depth))
+                    if status == TxStatus.FINALIZED
+                    or (not finalized_only and status == TxStatus.INCLUDED and conf >= self.params.depth))
         return agree > self.params.quorum * sum(self.stakes.values())

@@ -17,7 +17,7 @@ import ipaddress
 from collections import Counter
 from typing import Any
 
-from arena import NodeContext, Params, Plugin, hookimpl
+from arena import NodeContext, Params, Plugin, Role, hookimpl
 
 
 class PeerDiversityParams(Params):
@@ -49,7 +49,7 @@ class PeerDiversity(Plugin):
         if same >= self.params.per_range:
             self.refused += 1
             return f"already {same} peers in {peer.ip}/{self.params.prefix}"
-        if peer.role == 0 and len(self.anchors) < self.params.anchors:
+        if peer.role == Role.VALIDATOR and len(self.anchors) < self.params.anchors:
             self.anchors.add(peer.public_key)
             peer.anchor = True
         return None

@@ -38,7 +38,7 @@ class PeerInfo:
 
     public_key: bytes
     address: Address
-    role: int  # 0 validator, 1 light, 2 merchant
+    role: int  # an honest.codes.Role: 0 validator, 1 light, 2 merchant (as the peer claimed)
     added_at: float
     last_seen: float
     anchor: bool = False
@@ -56,7 +56,7 @@ class PaymentStatus:
     tx_id: bytes
     amount: int
     buyer: bytes
-    status: str  # unknown | pending | included | finalized | rejected
+    status: str  # an honest.codes.TxStatus label: unknown | pending | included | finalized | rejected
     confirmations: int
     answers: int
     since: float

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .codes import Role
 from .messages import Address, PeerInfo
 from .schema import Announce, AskForPeers, PeerEntry, Peers, Ping, Pong, account_of
 
 if TYPE_CHECKING:
     from .node import HonestNode
 
-ROLE_CODE = {"validator": 0, "light": 1, "merchant": 2}
+#: The ``Announce.role`` byte of each role name (plain ints: what goes on the wire).
+ROLE_CODE: dict[str, int] = {r.label: int(r) for r in Role}
+#: A role byte that names no role is read as this one (a claim to be a light node costs nothing).
+UNKNOWN_ROLE_AS = int(Role.LIGHT)
+PEERS_SHARED = 32  # most entries a node puts in its ``Peers`` answer
+PEERS_READ = 64  # most entries a node reads from a ``Peers`` answer
+KNOWN_LIMIT = 1024  # most learnt addresses kept between two maintenance rounds
 
 
 class PeerTable:
@@ -107,7 +114,7 @@ class PeerTable:
         if (msg.address[0], msg.address[1]) != (src[0], src[1]):
             self.node.count_drop("address_mismatch")
             return
-        role = msg.role if msg.role in (0, 1, 2) else 1
+        role = msg.role if msg.role in ROLE_CODE.values() else UNKNOWN_ROLE_AS
         # Answer every Announce that is not itself the answer to ours, even from a peer we already have: a peer
         # that restarted (or dropped us) announces itself again and only learns about us from the answer.
         # The side that announced first does not answer the answer, so an exchange is two packets and cannot loop.
@@ -117,15 +124,17 @@ class PeerTable:
             self.node.send_to(src, key, Announce(ROLE_CODE[self.node.env.role], self.node.address))
 
     def on_ask(self, key: bytes, src: Address, msg: AskForPeers) -> None:
-        entries = [PeerEntry(p.public_key, p.address, p.role) for p in self.ordered() if p.public_key != key][:32]
+        entries = [PeerEntry(p.public_key, p.address, p.role) for p in self.ordered()
+                   if p.public_key != key][:PEERS_SHARED]
         self.node.send_to(src, key, Peers(msg.request_id, entries))
 
     def on_peers(self, key: bytes, src: Address, msg: Peers) -> None:
         if key not in self.peers:
             return
-        for e in msg.peers[:64]:
+        for e in msg.peers[:PEERS_READ]:
             addr = (str(e.address[0]), int(e.address[1]))
-            if e.public_key != self.node.public_key and e.public_key not in self.peers and len(self.known) < 1024:
+            if e.public_key != self.node.public_key and e.public_key not in self.peers \
+                    and len(self.known) < KNOWN_LIMIT:
                 self.known[addr] = e.role
 
     def maintain(self) -> None:

@@ -27,6 +27,7 @@ from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload
 from ipv8.messaging.serialization import default_serializer
 
 from arena.runtime.keys import derive_key
+from honest.codes import Role
 from honest.messages import InMessage
 from honest.schema import Announce, Block, Frozen, Ping, Pong, SubmitTx, Tx, account_of, decode
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 
 Address = tuple[str, int]
-ROLE_CODE = {"validator": 0, "light": 1, "merchant": 2}
+ROLE_CODE = {r.label: int(r) for r in Role}
 MAX_RAW = 65507  # the largest UDP payload: no backend sends more in one packet
 
 

@@ -17,12 +17,13 @@ Nothing here believes a message it did not ask for:
 
 from __future__ import annotations
 
+from ..codes import TxStatus
 from ..messages import Address, PaymentStatus, PeerInfo
 from ..schema import Delivery, Purchase, TxStatusQuery, TxStatusReply, account_of
 from ..wire import checked
 from .base import NodeBase
 
-STATUS = {0: "unknown", 1: "pending", 2: "included", 3: "finalized", 4: "rejected"}
+STATUS = {int(s): s.label for s in TxStatus}
 ORDER_TIMEOUT = 60.0  # a merchant stops asking about a payment after this long
 MAX_STATUS_QUERIES = 20_000  # outstanding status queries kept (the oldest are forgotten first)
 MAX_PLACED = 10_000  # orders a buyer remembers (the oldest are forgotten first)

@@ -6,6 +6,7 @@ and :mod:`~honest.node.purchases`); this is the answering side.
 
 from __future__ import annotations
 
+from ..codes import TxStatus
 from ..messages import Address
 from ..schema import BalanceQuery, BalanceReply, TxStatusQuery, TxStatusReply
 from ..wire import checked
@@ -38,15 +39,15 @@ class ValidatorQueries(NodeBase):
         # transfer itself stays applied).
         if self.config.consensus == "none":
             if self.ledger_has(tx_id):
-                return 3, 0, 1
-            return (4, 0, 0) if tx_id in self.rejected else (0, 0, 0)
+                return TxStatus.FINALIZED, 0, 1
+            return (TxStatus.REJECTED, 0, 0) if tx_id in self.rejected else (TxStatus.UNKNOWN, 0, 0)
         found = self.tree.confirmations(tx_id, self.head)
         if found is not None:
             height, conf = found
-            return (3 if height <= self.tree.finalized_height else 2), height, conf
+            return (TxStatus.FINALIZED if height <= self.tree.finalized_height else TxStatus.INCLUDED), height, conf
         if tx_id in self.mempool:
-            return 1, 0, 0
-        return (4, 0, 0) if tx_id in self.rejected else (0, 0, 0)
+            return TxStatus.PENDING, 0, 0
+        return (TxStatus.REJECTED, 0, 0) if tx_id in self.rejected else (TxStatus.UNKNOWN, 0, 0)
 
     def ledger_has(self, tx_id: bytes) -> bool:
         return tx_id in self.applied

@@ -11,13 +11,14 @@ import hashlib
 from ipv8.community import CommunitySettings
 
 from ..channels import ChannelStore
+from ..codes import Role
 from ..config import NodeConfig
 from ..env import NodeEnv
 from ..ledger import LedgerStore
 from ..messages import Address
 
 COMMUNITY_ID = hashlib.sha1(b"ipv8-arena honest protocol v1").digest()
-VALIDATOR, LIGHT, MERCHANT = 0, 1, 2
+VALIDATOR, LIGHT, MERCHANT = Role.VALIDATOR, Role.LIGHT, Role.MERCHANT
 
 
 class HonestSettings(CommunitySettings):
