@@ -42,6 +42,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("arena.cli.scaffold:new_cmd", "Create a new attack or defense plugin with a scenario and a test."),
     "node": ("arena.cli.live:node_cmd", "Run one node of a live battle (each team starts its own nodes with its own "
              "keys and plugins)."),
+    "reference": ("arena.cli.reference:reference_cmd", "Print, write or check the references generated from the "
+                  "code (scenario keys, wire schema, codes, honest behaviour)."),
     "schema": ("arena.cli.schema:schema_cmd", "Print the wire schema (messages and signed objects) and its "
                "fingerprint; write or check the lock."),
     "sweep": ("arena.experiments.sweep:sweep_cmd", "Run a scenario under several cases and seeds; compare stake, "

@@ -127,10 +127,12 @@ class LinkModel(Strict):
     latency: float = Field(0.02, ge=0, le=MAX_LATENCY, description=f"one-way delay (seconds, 0 to {MAX_LATENCY:g})")
     jitter: float = Field(0.0, ge=0, le=MAX_LATENCY, description=f"random extra delay (seconds, 0 to "
                           f"{MAX_LATENCY:g})")
-    jitter_dist: Literal["uniform", "exponential", "normal"] = "uniform"
+    jitter_dist: Literal["uniform", "exponential", "normal"] = Field(
+        "uniform", description="how the extra delay is drawn, with jitter as its scale")
     loss: float = Field(0.0, ge=0, le=1, description="probability a packet is lost (0 to 1)")
     duplicate: float = Field(0.0, ge=0, le=1, description="probability a packet is delivered twice (0 to 1)")
-    reorder: bool = True
+    reorder: bool = Field(True, description="whether packets may overtake each other (false: each link delivers in "
+                          "the order sent)")
     bandwidth: float | None = Field(None, gt=0, le=MAX_BANDWIDTH, description=f"bytes per virtual second (above 0, "
                                     f"at most {MAX_BANDWIDTH:g}); none = unlimited")
     mtu: int = Field(65507, ge=64, le=65507, description="largest packet in bytes (64 to 65507, UDP's maximum)")
@@ -158,13 +160,14 @@ class TopologyModel(Strict):
 
 
 class NetworkModel(Strict):
-    topology: TopologyModel = Field(default_factory=TopologyModel)
-    link: LinkModel = Field(default_factory=LinkModel)
+    topology: TopologyModel = Field(default_factory=TopologyModel, description="which nodes are linked")
+    link: LinkModel = Field(default_factory=LinkModel, description="the link model of every link not overridden")
     regions: dict[NodeIndex, Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=dict, description="node index -> region name; every index must exist")
     region_latency: dict[str, Latency] = Field(default_factory=dict, description="'eu-us': 0.08 (seconds, 0 to "
                                                f"{MAX_LATENCY:g})")
-    links: list[LinkOverride] = Field(default_factory=list)
+    links: list[LinkOverride] = Field(default_factory=list, description="per-link overrides of the link model, each "
+                                      "naming its two ends")
 
     @field_validator("region_latency")
     @classmethod
@@ -181,9 +184,9 @@ class EventModel(Strict):
     at: float = _seconds(..., "when the event happens")
     partition: list[list[NodeIndex]] | None = Field(None, min_length=1, description="groups of node indexes "
                                                     "that can only reach their own group")
-    heal: bool | None = None
-    crash: NodeIndex | None = None
-    restart: NodeIndex | None = None
+    heal: bool | None = Field(None, description="true: end the partition, every node reaches every other again")
+    crash: NodeIndex | None = Field(None, description="the node that goes down (it keeps only its durable storage)")
+    restart: NodeIndex | None = Field(None, description="the crashed node that comes back up")
 
     @model_validator(mode="after")
     def _one(self) -> EventModel:
@@ -194,9 +197,11 @@ class EventModel(Strict):
 
 
 class NodeModel(Strict):
-    team: Literal["blue", "red"] = "blue"
+    team: Literal["blue", "red"] = Field("blue", description="the team the node plays for (red nodes run the red "
+                                         "plugins and get the adversary capability)")
     balance: int | None = _amount(None, "genesis balance of this node (default: genesis_balance)")
-    plugins: list[PluginUse] = Field(default_factory=list)
+    plugins: list[PluginUse] = Field(default_factory=list, description="plugins on this node only, besides its "
+                                     "team's")
 
 
 class ValidatorModel(NodeModel):
@@ -238,11 +243,14 @@ class WorkloadModel(Strict):
 
 
 class ConsensusModel(Strict):
-    mode: Literal["none", "pos"] = "pos"
+    mode: Literal["none", "pos"] = Field("pos", description="none: validators apply transfers on arrival (course "
+                                         "day 1); pos: proof-of-stake blocks and finality")
     slot: float = _interval(1.0, "time between block proposals")
     block_reward: int = _amount(0, "tokens minted for the proposer of every block")
     max_block_txs: int = Field(255, ge=1, le=255, description="py-ipv8 lists hold at most 255 payloads (1 to 255)")
-    finality: Literal["votes", "depth"] = "votes"
+    finality: Literal["votes", "depth"] = Field("votes", description="votes: a block is final once validators "
+                                                "holding more than 2/3 of the stake voted for it; depth: once depth "
+                                                "blocks are on top")
     depth: int = _count(3, "k for k-deep finality (and the default confirmation depth)", ge=1, le=1_000)
     mempool_size: int = _count(10_000, "transactions a validator's mempool holds", ge=1)
     mempool_per_sender: int = _count(64, "mempool transactions per sender", ge=1)
@@ -265,10 +273,12 @@ class GossipModel(Strict):
 
 
 class LightPolicyModel(Strict):
-    query_validators: int = _count(3, "validators a light node asks", ge=1, le=MAX_NODES)
-    majority: float = Field(0.5, ge=0, lt=1, description="answers agreeing must exceed this share of those asked "
-                            "(0 to below 1)")
-    confirmations: int = _count(1, "blocks on top before a merchant delivers (0 = in mempool)", le=1_000)
+    query_validators: int = _count(3, "validators a light node asks about a balance, and a merchant about a payment",
+                                   ge=1, le=MAX_NODES)
+    majority: float = Field(0.5, ge=0, lt=1, description="balance answers agreeing must exceed this share of those "
+                            "asked (0 to below 1); a merchant does not count answers")
+    confirmations: int = _count(1, "confirmations a merchant waits for on any one answer: 1 = in a block, k = k-1 "
+                                "blocks on top of it, 0 = in the mempool; finalised always suffices", le=1_000)
 
 
 class BudgetModel(Strict):
@@ -279,12 +289,12 @@ class BudgetModel(Strict):
 
 class TeamModel(Strict):
     plugins: list[PluginUse] = Field(default_factory=list, description="plugins on every node of the team")
-    budget: BudgetModel = Field(default_factory=BudgetModel)
+    budget: BudgetModel = Field(default_factory=BudgetModel, description="what the team may spend on identities")
 
 
 class TeamsModel(Strict):
-    red: TeamModel = Field(default_factory=TeamModel)
-    blue: TeamModel = Field(default_factory=TeamModel)
+    red: TeamModel = Field(default_factory=TeamModel, description="the attackers' plugins and budget")
+    blue: TeamModel = Field(default_factory=TeamModel, description="the defenders' plugins and budget")
 
 
 class RefereeModel(Strict):
@@ -324,13 +334,15 @@ class ChannelsModel(Strict):
     lets the lower index fund the whole edge.
     """
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="whether the light nodes open channels and pay over them")
     topology: TopologyModel = Field(default_factory=lambda: TopologyModel(kind="barabasi_albert"),
                                     description="graph over the light nodes: edge indexes count light nodes only")
     total_capacity: int = _amount(20_000, "tokens locked in all channels together")
-    funding: Literal["dual", "single"] = "dual"
+    funding: Literal["dual", "single"] = Field("dual", description="dual: one channel from each end with half an "
+                                               "edge's capacity; single: the lower index funds the whole edge")
     open_at: float = _seconds(2.0, "when the channels are opened")
-    payments: ChannelPaymentsModel = Field(default_factory=ChannelPaymentsModel)
+    payments: ChannelPaymentsModel = Field(default_factory=ChannelPaymentsModel, description="the multi-hop "
+                                           "payment workload")
     fee_base: int = _amount(1, "every relay keeps fee_base + amount * fee_ppm / 1e6")
     fee_ppm: int = _count(0, "relay fee in parts per million of the amount", le=1_000_000)
     tx_fee: int = _amount(0, "fee of the on-chain channel transactions")
@@ -339,7 +351,8 @@ class ChannelsModel(Strict):
     attempts: int = _count(3, "routes a payer tries per payment", ge=1, le=100)
     dispute_window: int = _count(10, "blocks a force close waits for a dispute (consensus rule)", ge=1)
     close_at: float | None = _seconds(None, "every funder closes its channels at this time")
-    close_mode: Literal["cooperative", "unilateral"] = "cooperative"
+    close_mode: Literal["cooperative", "unilateral"] = Field("cooperative", description="how close_at closes: "
+                                                             "cooperative (both sign) or unilateral (force close)")
 
 
 class ExpectModel(Strict):
@@ -350,7 +363,8 @@ class ExpectModel(Strict):
     a battle whose attack crashed proves nothing about the defense.
     """
 
-    verdict: Literal["red_won", "blue_won", "faulted", "unknown"] | None = None
+    verdict: Literal["red_won", "blue_won", "faulted", "unknown"] | None = Field(None, description="the verdict "
+                                                                                 "the referee must reach")
     stolen: int | None = Field(None, ge=0, description="exact amount stolen")
     min_stolen: int | None = Field(None, ge=0, description="least amount stolen")
     allow_faults: bool = Field(False, description="accept plugin faults (by default a faulted plugin fails the "
@@ -391,30 +405,37 @@ class Scenario(Strict):
 
     name: str = Field(pattern=_NAME_PATTERN, description="1 to 100 letters, digits, '_', '-', '.' or spaces, not "
                       "starting with '.', '-' or a space (it names the run directory)")
-    description: str = Field("", max_length=10_000)
+    description: str = Field("", max_length=10_000, description="free text about the battle (shown in reports)")
     seed: int = Field(1, ge=0, le=MAX_SEED, description="seed of every random stream (0 to 2**63-1)")
     duration: float = Field(60.0, gt=0, le=MAX_DURATION, description=f"length of the battle (virtual seconds, above "
                             f"0, at most MAX_DURATION = {MAX_DURATION:g})")
     settle: float = _seconds(0.0, "final seconds with red plugins off and no new workload; less than duration")
     tick: float = Field(1.0, ge=MIN_INTERVAL, le=MAX_TICK, description=f"period of the plugin tick hook (virtual "
                         f"seconds, {MIN_INTERVAL:g} to {MAX_TICK:g})")
-    trace_level: Literal["summary", "default", "packets"] = "default"
-    protocol: Literal["honest", "pingpong"] = "honest"
-    network: NetworkModel = Field(default_factory=NetworkModel)
-    events: list[EventModel] = Field(default_factory=list, max_length=10_000)
+    trace_level: Literal["summary", "default", "packets"] = Field("default", description="how much trace.jsonl "
+                                                                  "records: summary (no drops), default (drops "
+                                                                  "too), packets (every packet too)")
+    protocol: Literal["honest", "pingpong"] = Field("honest", description="what runs on the nodes: the honest "
+                                                    "blockchain or the course template's PingPong")
+    network: NetworkModel = Field(default_factory=NetworkModel, description="topology, links and regions")
+    events: list[EventModel] = Field(default_factory=list, max_length=10_000, description="scheduled faults: "
+                                     "partitions, heals, crashes, restarts")
     validators: ValidatorsField = _nodes_field(4, 1, "validator", "the validators (node indexes 0..)")
     light_nodes: LightsField = _nodes_field(10, 0, "light node", "the light nodes (indexes after the validators)")
     merchants: MerchantsField = _nodes_field(0, 0, "merchant", "the merchants (the last indexes)")
     genesis_balance: int = _amount(1000, "balance of each light node unless it sets its own")
-    workload: WorkloadModel = Field(default_factory=WorkloadModel)
-    consensus: ConsensusModel = Field(default_factory=ConsensusModel)
-    peering: PeeringModel = Field(default_factory=PeeringModel)
-    gossip: GossipModel = Field(default_factory=GossipModel)
-    light: LightPolicyModel = Field(default_factory=LightPolicyModel)
-    teams: TeamsModel = Field(default_factory=TeamsModel)
-    referee: RefereeModel = Field(default_factory=RefereeModel)
-    channels: ChannelsModel = Field(default_factory=ChannelsModel)
-    expect: ExpectModel | None = None
+    workload: WorkloadModel = Field(default_factory=WorkloadModel, description="the honest transfers and purchases")
+    consensus: ConsensusModel = Field(default_factory=ConsensusModel, description="blocks, finality and mempools")
+    peering: PeeringModel = Field(default_factory=PeeringModel, description="peer tables and their timers")
+    gossip: GossipModel = Field(default_factory=GossipModel, description="how validators spread transactions, "
+                                "blocks and votes")
+    light: LightPolicyModel = Field(default_factory=LightPolicyModel, description="whom light nodes and merchants "
+                                    "ask, and what they believe")
+    teams: TeamsModel = Field(default_factory=TeamsModel, description="each team's plugins and budget")
+    referee: RefereeModel = Field(default_factory=RefereeModel, description="what the referee judges besides theft")
+    channels: ChannelsModel = Field(default_factory=ChannelsModel, description="payment channels between the light "
+                                    "nodes (course day 3)")
+    expect: ExpectModel | None = Field(None, description="the result the battle must have when it runs as a test")
 
     _source: YamlDoc | None = PrivateAttr(default=None)
 
