@@ -236,3 +236,31 @@ def test_the_height_chart_draws_the_referees_finality_curve(quickstart: tuple[Pa
     assert f"finalised height {tops[-1]} at the end" in chart
     s0, s1 = longest_stall(times, float(h.end_time))
     assert f"{s1 - s0:.1f} s (from {s0:.1f} to {s1:.1f} s)" in chart
+
+
+# ================================================ a red plugin that tries to write the story =====================
+@pytest.mark.slow
+def test_a_red_plugin_cannot_claim_success_for_payments_that_were_honoured(tmp_path: Path) -> None:
+    """story_liar (public API only) names every payment its node hears of, with outcome "succeeded" and a sentence
+    of its own, in a battle the defense wins: no loss appears and each of its attempts is marked failed."""
+    import yaml
+
+    doc = yaml.safe_load(Path("scenarios/day4_double_spend_defended.yaml").read_text())
+    red = next(n for n in doc["light_nodes"] if isinstance(n, dict) and n.get("team") == "red")
+    red["plugins"].append({"name": "story_liar"})
+    path = tmp_path / "liar.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--plugin",
+                                    str(Path(__file__).parent / "red_plugins" / "story_liar.py")])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "result.json").read_text())
+    assert result["verdict"] == "blue_won" and result["stolen"] == 0, result["verdict_reason"]
+    story = Story.from_result(result["story"])
+    lies = [i for i, ev in enumerate(result["evidence"]) if ev.get("plugin") == "story_liar"]
+    assert lies, "the liar never fired"
+    assert story.losses == [] and story.summary.startswith("Blue won")
+    assert all(story.attempts[i].outcome == "failed" for i in lies)
+    assert "light16 stole 1000" not in " ".join(story.sentences)
+    page = build_report(out)
+    assert page.count('<li class="loss"') == 0
