@@ -7,19 +7,20 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from arena.cli.consoles import console as make_console
 from arena.cli.errors import EXIT_CODES_HELP, VERDICT_CHOICE, console, exit_for
 from arena.cli.errors import user_errors as _user_errors
 from arena.cli.judge import verdict_tables
-from arena.live.coordinator import LiveError, run_live
+from arena.cli.progress import progress
+from arena.cli.story import print_story
+from arena.live.coordinator import LiveError, Phase, run_live
 from arena.live.endpoint import GuardSettings, is_loopback, loopback_only
 from arena.live.plan import LOOPBACK, Address, BattlePlan, load_roster, parse_address
 from arena.live.process import LiveProcess, ProcessSpec, load_or_create_key
@@ -28,6 +29,9 @@ from arena.scenario.checks import check_scenario
 from arena.scenario.model import Scenario, load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import default_out_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 out = make_console()
 
@@ -41,16 +45,30 @@ def _load(path: str, params: tuple[str, ...]) -> Scenario:
     return load_scenario(path, [parse_param(p) for p in params])
 
 
+#: Per phase of a live battle (:data:`arena.live.coordinator.Phase`): the bar's description and unit.
+PHASES = {"processes": ("starting processes", "processes"), "nodes": ("waiting for nodes", "nodes ready"),
+          "battle": ("live battle", "battle s (live: virtual time is real time)"),
+          "stopping": ("stopping", "processes"), "judging": ("judging", "")}
+
+
 @contextmanager
-def _progress(total: float, enabled: bool) -> Iterator[Callable[[float], None] | None]:
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed:.0f}/{task.total:.0f} s"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as prog:
-        task = prog.add_task("live battle", total=total)
-        yield lambda t: prog.update(task, completed=t)
+def live_progress(enabled: bool, console: Console | None = None) -> Iterator[Phase | None]:
+    """One bar through the phases of a live battle: start-up takes seconds before the first battle second, and a
+    silent terminal then looks hung. Nothing off a terminal or with ``enabled`` false (``console``: for tests)."""
+    with progress(PHASES["processes"][0], 1, PHASES["processes"][1], console=console, enabled=enabled) as bar:
+        if not bar.drawn:
+            yield None
+            return
+        current: list[str] = []
+
+        def phase(name: str, done: float, total: float) -> None:
+            if current != [name]:
+                description, unit = PHASES.get(name, (name, ""))
+                bar.restart(description, total, unit)
+                current[:] = [name]
+            bar.update(done)
+
+        yield phase
 
 
 def _guard(peer_rate: float | None, send_rate: float | None) -> GuardSettings:
@@ -86,9 +104,9 @@ def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int 
         sc = _load(scenario, params)
         check_scenario(sc, scenario, default_registry(plugins))
         target = Path(out_dir) if out_dir else default_out_dir(sc, Path("runs") / "live")
-        with _progress(sc.duration, not (quiet or as_json)) as prog:
+        with live_progress(not (quiet or as_json)) as phase:
             outcome = run_live(sc, target, processes, base_port, seed, plugins, guard=_guard(peer_rate, send_rate),
-                               progress=prog)
+                               phase=phase)
     result = outcome.result
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
@@ -96,6 +114,7 @@ def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int 
         if not quiet:
             for table in verdict_tables(outcome.verdict):
                 out.print(table)
+            print_story(out, outcome.verdict.story)
             m = result["messages"]
             out.print(f"packets: {m['sent']} sent, {m['delivered']} delivered, "
                       f"{dropped_text(m['dropped'], m['dropped_by_reason'])}, {m['lost']} lost in the network "
@@ -222,4 +241,4 @@ def dropped_text(count: int, by_reason: dict[str, int]) -> str:
     return f"{count} dropped ({reasons})" if reasons else f"{count} dropped"
 
 
-__all__ = ["live_cmd", "node_cmd"]
+__all__ = ["live_cmd", "live_progress", "node_cmd"]

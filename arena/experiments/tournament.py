@@ -49,6 +49,7 @@ from rich.table import Table
 
 from arena.cli.consoles import console as make_console
 from arena.cli.errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_OK, VERDICT_CHOICE
+from arena.cli.progress import progress
 from arena.plugin_host.registry import PluginError, Registry, default_registry
 from arena.referee.baseline import compare
 from arena.referee.checkers import VERDICTS, Verdict, describe_fault
@@ -436,13 +437,16 @@ def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple
     console.print(f"{len(p.jobs)} battles ({len(p.attacks)} attacks x {len(p.defenses)} defense settings x "
                   f"{len(p.seeds)} seeds{'' if no_baseline else ' + baselines'}) on {jobs} worker(s) -> {out}")
     started = time.perf_counter()
+    with progress("tournament", len(p.jobs), console=console) as bar:
 
-    def tell(r: dict[str, Any], done: int, total: int) -> None:
-        what = f"{r['attack']} vs {r['defense']}" if r["red"] else f"{r['attack']} baseline"
-        console.print(f"[{done}/{total}] {what} seed {r['seed']}: {r['verdict']} stolen {r['stolen']} "
+        def tell(r: dict[str, Any], done: int, total: int) -> None:
+            """Per battle: a line above the bar on a terminal; nothing in a log (the leaderboard says it all)."""
+            what = f"{r['attack']} vs {r['defense']}" if r["red"] else f"{r['attack']} baseline"
+            bar.print(f"[{done}/{total}] {escape(what)} seed {r['seed']}: {r['verdict']} stolen {r['stolen']} "
                       f"({r['wall_seconds']:.1f}s)")
+            bar.advance(f"{what} seed {r['seed']}")
 
-    runs = run_tournament(p, jobs, tell)
+        runs = run_tournament(p, jobs, tell)
     doc = aggregate(p, runs)
     doc["timing"] = {"jobs": jobs, "battles": len(runs), "wall_seconds": round(time.perf_counter() - started, 2),
                      "battle_seconds": round(sum(r["wall_seconds"] for r in runs), 2)}

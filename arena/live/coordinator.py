@@ -2,10 +2,12 @@
 
 The coordinator plans addresses (127.0.0.1 only) and process groups, starts one worker subprocess per group
 (``python -m arena.live.worker``), waits until every worker has bound its sockets, then gives them all one start
-time. During the battle it carries out the scenario's crash and restart events by killing (SIGKILL) and starting
-again the process of the node named (which runs alone). Afterwards it merges the nodes' run directories, judges
-them with the same referee as the simulator, and writes ``result.json`` with the seal of the run directory and of
-every node directory under it (``nodes/<name>/trace.jsonl``, ``nodes/<name>/states/*.json``).
+time. Start-up takes seconds (every worker imports py-ipv8 and builds its nodes), so it reports each phase to a
+``phase(name, done, total)`` callback: ``processes`` started, ``nodes`` ready, ``battle`` seconds, ``stopping``
+workers, ``judging``. During the battle it carries out the scenario's crash and restart events by killing
+(SIGKILL) and starting again the process of the node named (which runs alone). Afterwards it merges the nodes'
+run directories, judges them with the same referee as the simulator, and writes ``result.json`` with the seal of
+the run directory and of every node directory under it (``nodes/<name>/trace.jsonl``, ``nodes/<name>/states/*.json``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from arena.runtime.trace import Trace
 from arena.scenario.model import Scenario
 from arena.scenario.yamlsource import ScenarioError
 from arena.sim.runner import package_versions, write_result
+
+Phase = Callable[[str, float, float], None]
+"""``phase(name, done, total)``: ``processes``, ``nodes``, ``battle`` (seconds), ``stopping``, ``judging``."""
 
 READY_TIMEOUT = 60.0  # seconds for a worker to import, bind and build its nodes (a loaded CI machine is slow)
 START_DELAY = 0.5  # seconds between the last READY and the battle's start
@@ -97,7 +102,8 @@ def check_plugins(plan: BattlePlan, registry: Registry, red_enabled: bool = True
 class Coordinator:
     def __init__(self, scenario: Scenario, out_dir: Path, processes: int = 3, base_port: int | None = None,
                  seed: int | None = None, plugin_files: tuple[str, ...] | list[str] = (), red_enabled: bool = True,
-                 guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None) -> None:
+                 guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None,
+                 phase: Phase | None = None) -> None:
         self.sc = scenario
         self.out_dir = out_dir
         self.plan = BattlePlan.build(scenario, seed, base_port)
@@ -105,6 +111,7 @@ class Coordinator:
         self.red_enabled = red_enabled
         self.guard = guard or GuardSettings()
         self.progress = progress
+        self.phase = phase
         check_plugins(self.plan, default_registry(self.plugin_files), red_enabled)
         self.groups = self.plan.groups(processes)
         self.nodes_dir = out_dir.resolve() / "nodes"
@@ -118,6 +125,10 @@ class Coordinator:
     # -- the trace of the coordinator ------------------------------------------------------------------------------
     def now(self) -> float:
         return max(0.0, time.time() - self.start_at) if self.start_at else 0.0
+
+    def _tell(self, name: str, done: float, total: float) -> None:
+        if self.phase is not None:
+            self.phase(name, done, total)
 
     def emit(self, ev: str, **fields: Any) -> None:
         assert self.trace is not None
@@ -189,9 +200,23 @@ class Coordinator:
             w = Worker(k, indices, self._spec(k, indices, None), self.procs_dir / f"p{k}.log")
             self.workers.append(w)
         try:
-            await asyncio.gather(*(self._spawn(w) for w in self.workers))
-            await asyncio.gather(*(self._ready(w, READY_TIMEOUT) for w in self.workers))
+            started = 0
+            self._tell("processes", 0, len(self.workers))
+            for w in self.workers:
+                await self._spawn(w)
+                started += 1
+                self._tell("processes", started, len(self.workers))
+            ready: list[int] = []
+            self._tell("nodes", 0, sc.node_count)
+
+            async def ready_one(w: Worker) -> None:
+                await self._ready(w, READY_TIMEOUT)
+                ready.extend(w.indices)
+                self._tell("nodes", len(ready), sc.node_count)
+
+            await asyncio.gather(*(ready_one(w) for w in self.workers))
             self.start_at = time.time() + START_DELAY
+            self._tell("battle", 0, sc.duration)
             for w in self.workers:
                 assert w.proc is not None and w.proc.stdin is not None
                 w.proc.stdin.write(f"START {self.start_at!r}\n".encode())
@@ -203,7 +228,8 @@ class Coordinator:
             await self._events()
             await self._sleep_until(sc.duration)
             deadline = time.time() + STOP_GRACE
-            for w in self.workers:
+            for k, w in enumerate(self.workers):
+                self._tell("stopping", k, len(self.workers))
                 if w.proc is None or w.killed:
                     continue
                 try:
@@ -215,6 +241,7 @@ class Coordinator:
                 if code != 0:
                     self.events.append({"worker": w.group, "nodes": self._names(w), "problem": f"exit code {code}",
                                         "log": str(w.log_path.with_name(f"{w.log_path.stem}.{w.incarnation}.log"))})
+            self._tell("stopping", len(self.workers), len(self.workers))
         finally:
             for w in self.workers:
                 if w.proc is not None and w.proc.returncode is None:
@@ -231,6 +258,7 @@ class Coordinator:
                 return
             if self.progress is not None:
                 self.progress(max(0.0, now))
+            self._tell("battle", max(0.0, now), self.sc.duration)
             await asyncio.sleep(min(0.5, t - now))
 
     async def _events(self) -> None:
@@ -273,6 +301,7 @@ class Coordinator:
             self.trace.close()
         wall = time.perf_counter() - started
         buf_after = udp_rcvbuf_errors()
+        self._tell("judging", 0, 1)
         node_dirs = [self.nodes_dir / plan.name(i) for i in range(sc.node_count)]
         node_dirs = [d for d in node_dirs if (d / "trace.jsonl").is_file()]
         verdict = judge_run_dir(self.out_dir, node_dirs)
@@ -348,10 +377,12 @@ def _count_lines(path: Path) -> int:
 
 def run_live(scenario: Scenario, out_dir: Path, processes: int = 3, base_port: int | None = None,
              seed: int | None = None, plugin_files: tuple[str, ...] | list[str] = (), red_enabled: bool = True,
-             guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None) -> LiveOutcome:
-    """Run ``scenario`` live on 127.0.0.1 in ``processes`` worker processes; judge it; write ``result.json``."""
+             guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None,
+             phase: Phase | None = None) -> LiveOutcome:
+    """Run ``scenario`` live on 127.0.0.1 in ``processes`` worker processes; judge it; write ``result.json``.
+    ``progress(t)``: battle seconds; ``phase(name, done, total)``: start-up, battle, stop and judging."""
     return Coordinator(scenario, out_dir, processes, base_port, seed, plugin_files, red_enabled, guard,
-                       progress).run()
+                       progress, phase).run()
 
 
-__all__ = ["Coordinator", "LiveError", "LiveOutcome", "run_live", "udp_rcvbuf_errors"]
+__all__ = ["Coordinator", "LiveError", "LiveOutcome", "Phase", "run_live", "udp_rcvbuf_errors"]
