@@ -39,3 +39,24 @@ def test_two_topologies_one_seed(tmp_path: Path) -> None:
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(channels_cmd, [str(SCENARIO), "--param", "light_nodes=3", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "at least 6 light nodes" in res.output
+
+
+def test_deposit_funds_every_channel_with_exactly_that_much() -> None:
+    from arena.experiments.channels import scenario_for
+    from arena.protocols.channel_workload import channel_graph, plan_opens
+
+    for kind, edges in (("complete", 190), ("bottleneck", 100)):
+        sc = scenario_for(str(SCENARIO), [], kind, 1, 100)
+        graph = channel_graph(sc, 1)
+        assert graph.number_of_edges() == edges and sc.channels.total_capacity == 2 * 100 * edges
+        assert {d for _, _, d in plan_opens(graph, sc.channels.funding)} == {100}
+    # without --deposit the same total is spread thin: the complete graph's channels hold 42-43 tokens
+    sc = scenario_for(str(SCENARIO), [], "complete", 1, None)
+    assert {d for _, _, d in plan_opens(channel_graph(sc, 1), "dual")} == {42, 43}
+
+
+def test_a_deposit_nobody_can_afford_is_refused_before_any_run(tmp_path: Path) -> None:
+    res = CliRunner().invoke(channels_cmd, [str(SCENARIO), "--deposit", "5000", "--topology", "complete",
+                                            "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "must deposit 95000" in res.output and "genesis balance of 20000" in res.output
+    assert not (tmp_path / "channels.json").exists()

@@ -3,13 +3,18 @@ validator, its share of stake with its share of blocks and rewards (course day 2
 more, or 10x less, stake than the others?").
 
 ``arena sweep SCENARIO`` runs the default stake cases (equal, one validator with 10x, one with 1/10x) and writes
-``sweep.json`` and ``stake_vs_blocks.png``.
+``sweep.json`` and ``stake_vs_blocks.png``. Both, and the printed tables, end with :func:`interpret`'s sentences:
+what the numbers say about proposer selection, computed from them (gap between stake and block share measured in
+standard deviations of the sampling noise of that many blocks), so a reader is not left to guess.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import textwrap
 from bisect import bisect_left
+from collections.abc import Callable
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -18,14 +23,22 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from arena.cli.consoles import console as make_console
+from arena.cli.progress import batch_progress
 from arena.plugin_host.registry import PluginError, default_registry
 from arena.scenario.checks import check_scenario
 from arena.scenario.model import Scenario, load_scenario
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import RunOutcome, run_battle
 
-__all__ = ["SweepError", "aggregate", "default_stake_cases", "parse_case", "plot_stake_vs_blocks", "run_sweep",
-           "sweep_cmd"]
+__all__ = ["SweepError", "aggregate", "default_stake_cases", "interpret", "parse_case", "plot_stake_vs_blocks",
+           "run_sweep", "sweep_cmd"]
+
+#: A gap between stake and block share within this many standard deviations of the binomial sampling noise is
+#: "tracking" (3: a stake-proportional lottery exceeds it about once in 370 validator-cases).
+NOISE_SIGMAS = 3.0
+#: ... and within this many percentage points it is "close" (beyond, within the noise only says too few blocks).
+CLOSE_POINTS = 5.0
 
 
 class SweepError(click.ClickException):
@@ -101,12 +114,14 @@ def _validator_names(outcome: RunOutcome) -> list[str]:
 
 
 def run_sweep(path: str, cases: list[list[tuple[str, Any]]] | dict[str, list[tuple[str, Any]]], seeds: list[int],
-              out_dir: Path | None = None) -> list[dict[str, Any]]:
+              out_dir: Path | None = None, progress: Callable[[str, int], None] | None = None
+              ) -> list[dict[str, Any]]:
     """Run every case for every seed; one row per (case, seed, validator).
 
     ``cases`` is a list of override lists (named ``case0``, ``case1``...) or a mapping name -> overrides. Rows:
     ``{case, seed, validator, stake, stake_share, blocks, block_share, reward, reward_share, latency}``. When
-    ``out_dir`` is given, ``sweep.json`` and ``stake_vs_blocks.png`` are written there.
+    ``out_dir`` is given, ``sweep.json`` and ``stake_vs_blocks.png`` are written there. ``progress(case, seed)`` is
+    called after each battle (a sweep takes minutes: the command draws a bar with it).
     """
     named = cases if isinstance(cases, dict) else {f"case{i}": c for i, c in enumerate(cases)}
     rows: list[dict[str, Any]] = []
@@ -114,6 +129,8 @@ def run_sweep(path: str, cases: list[list[tuple[str, Any]]] | dict[str, list[tup
         scenario = load_scenario(path, overrides)
         for seed in seeds:
             rows.extend(_run_case(scenario, case, seed))
+            if progress is not None:
+                progress(case, seed)
     if out_dir is not None:
         write_outputs(rows, out_dir)
     return rows
@@ -158,19 +175,92 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             }
         per_seed = {r["seed"]: r["latency"] for r in case_rows}
         out[case] = {"seeds": sorted(per_seed), "validators": validators,
-                     "latency": _mean([v for v in per_seed.values() if v is not None])}
+                     "latency": _mean([v for v in per_seed.values() if v is not None]),
+                     "blocks": sum(int(r.get("blocks", 0)) for r in case_rows)}
     return out
 
 
-def plot_stake_vs_blocks(rows: list[dict[str, Any]], path: Path) -> None:
-    """Stake share (x) against mean block share (y): one marker per validator per case, and the y = x line."""
+def _pct(x: float) -> str:
+    """A share as a percentage, with a decimal when it is small (2.4%, not 2%)."""
+    return f"{100 * x:.1f}%" if x < 0.1 else f"{100 * x:.0f}%"
+
+
+def interpret(agg: dict[str, dict[str, Any]]) -> str:
+    """One or two sentences on what :func:`aggregate`'s numbers say about proposer selection.
+
+    First: the largest gap between a validator's stake share and its block share over all cases, in points and in
+    standard deviations of a stake-proportional lottery over that case's blocks (``sqrt(s(1-s)/blocks)``); within
+    :data:`NOISE_SIGMAS` the two track each other. Second: the validators with the largest and smallest stake share
+    of the unequal cases, what they proposed and earned."""
+    gaps: list[tuple[float, float, str, str, dict[str, Any], int]] = []  # (|points|, sigmas, case, name, v, N)
+    for case, data in agg.items():
+        n = int(data.get("blocks", 0))
+        for name, v in data["validators"].items():
+            s, b = float(v["stake_share"] or 0.0), float(v["block_share"] or 0.0)
+            sd = math.sqrt(s * (1 - s) / n) if n > 0 and 0 < s < 1 else 0.0
+            sigmas = abs(b - s) / sd if sd > 0 else (0.0 if abs(b - s) < 1e-9 else math.inf)
+            gaps.append((100 * abs(b - s), sigmas, case, name, v, n))
+    if not gaps:
+        return "No validator ran: there is nothing to compare."
+    empty = [case for case, data in agg.items() if not data.get("blocks")]
+    if len(empty) == len(agg):
+        return "No block was finalised in any case: the runs are too short to compare stake with blocks."
+    counted = [g for g in gaps if g[5] > 0]
+    tracking = max(g[1] for g in counted) <= NOISE_SIGMAS
+    # tracking: name the widest gap in points; else the one least likely under a stake-proportional lottery
+    pts, sigmas, case, name, v, n = max(counted, key=lambda g: (g[0], g[1]) if tracking else (g[1], g[0]))
+    shares = f"{name} in {case}: {_pct(v['stake_share'])} of the stake, {_pct(v['block_share'])} of the blocks"
+    noise = f"{sigmas:.1f} standard deviations over {n} blocks"
+    if tracking and pts <= CLOSE_POINTS:
+        first = (f"Stake share and block share track each other within {pts:.1f} points in every case (largest "
+                 f"gap {shares}, {noise}): proposer selection is stake-proportional.")
+    elif tracking:
+        first = (f"Stake share and block share differ by up to {pts:.1f} points ({shares}), but that is within "
+                 f"the sampling noise ({noise}): too few blocks to tell; run longer or with more seeds.")
+    else:
+        more = "more" if v["block_share"] > v["stake_share"] else "less"
+        first = (f"Block share departs from stake share by {pts:.1f} points ({shares}, {noise}): {name} proposes "
+                 f"{more} than its stake, so proposer selection is not stake-proportional here.")
+    if empty:
+        first += f" No block was finalised in {', '.join(empty)}."
+    unequal = [(case, name, v) for case, data in agg.items() if data.get("blocks")
+               for name, v in data["validators"].items()
+               if max(x["stake_share"] for x in data["validators"].values())
+               - min(x["stake_share"] for x in data["validators"].values()) > 1e-9]
+    if not unequal:
+        return first
+    rewarded = any(v["reward_share"] for _, _, v in unequal)
+
+    def said(case: str, name: str, v: dict[str, Any]) -> str:
+        blocks = f"{_pct(v['block_share'])} of the blocks"
+        earned = f", proposes {blocks} and earns {_pct(v['reward_share'])} of the rewards" if rewarded else (
+            f" and proposes {blocks}")
+        return f"in {case} {name} holds {_pct(v['stake_share'])} of the stake{earned}"
+
+    top = max(unequal, key=lambda t: t[2]["stake_share"])
+    low = min(unequal, key=lambda t: t[2]["stake_share"])
+    second = said(*top) + ("" if low == top else "; " + said(*low))
+    return f"{first} {second[0].upper()}{second[1:]}."
+
+
+def caption(fig: Any, text: str, width: int = 110) -> float:
+    """Write ``text`` under a figure (wrapped to ``width`` characters); the share of its height it takes."""
+    lines = textwrap.wrap(text, width)
+    fig.text(0.01, 0.01, "\n".join(lines), ha="left", va="bottom", fontsize=8, wrap=True)
+    inches = (len(lines) * 8 * 1.35 + 10) / 72
+    return float(min(0.4, inches / fig.get_figheight()))
+
+
+def plot_stake_vs_blocks(rows: list[dict[str, Any]], path: Path, note: str | None = None) -> None:
+    """Stake share (x) against mean block share (y): one marker per validator per case, and the y = x line; the
+    interpretation (``note``, default :func:`interpret`'s) as the caption."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     agg = aggregate(rows)
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = plt.subplots(figsize=(6.5, 7.5))
     markers = "osD^vP*X"
     top = 0.0
     for i, (case, data) in enumerate(agg.items()):
@@ -188,16 +278,21 @@ def plot_stake_vs_blocks(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("block share (finalised chain)")
     ax.set_title("stake vs blocks proposed")
     ax.legend()
-    fig.tight_layout()
+    bottom = caption(fig, note if note is not None else interpret(agg), width=95)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, format="png")
     plt.close(fig)
 
 
-def write_outputs(rows: list[dict[str, Any]], out_dir: Path) -> None:
+def write_outputs(rows: list[dict[str, Any]], out_dir: Path) -> str:
+    """``sweep.json`` (rows, per-case means, the interpretation) and the chart; returns the interpretation."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"rows": rows, "cases": aggregate(rows)}
+    agg = aggregate(rows)
+    note = interpret(agg)
+    doc = {"rows": rows, "cases": agg, "interpretation": note}
     (out_dir / "sweep.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    plot_stake_vs_blocks(rows, out_dir / "stake_vs_blocks.png")
+    plot_stake_vs_blocks(rows, out_dir / "stake_vs_blocks.png", note)
+    return note
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -252,8 +347,11 @@ def sweep_cmd(scenario: str, params: tuple[str, ...], case_specs: tuple[str, ...
             except ScenarioError as exc:
                 raise ScenarioError(f"case {name}: {exc}") from None
         target = Path(out_dir) if out_dir else Path("runs") / "sweep" / base.name
-        rows = run_sweep(scenario, full, [base.seed + i for i in range(seeds)], target)
+        seed_list = [base.seed + i for i in range(seeds)]
+        with batch_progress("sweep", len(full) * len(seed_list)) as advance:
+            rows = run_sweep(scenario, full, seed_list, target, lambda case, seed: advance(f"{case} seed {seed}"))
     except (ScenarioError, PluginError) as exc:
         raise SweepError(str(exc)) from None
-    print_tables(rows, Console())
+    print_tables(rows, make_console())
+    click.echo(interpret(aggregate(rows)))
     click.echo(f"wrote {target / 'sweep.json'} and {target / 'stake_vs_blocks.png'}")

@@ -73,6 +73,14 @@ def plan_opens(g: nx.Graph, funding: str) -> list[tuple[int, int, int]]:
     return opens
 
 
+def funding_needs(sc: Scenario, opens: list[tuple[int, int, int]]) -> Counter[int]:
+    """What each funder (light node index) locks in its channels, on-chain fees included."""
+    need: Counter[int] = Counter()
+    for funder, _, deposit in opens:
+        need[funder] += deposit + sc.channels.tx_fee
+    return need
+
+
 @dataclass
 class ChannelPlan:
     """What the world does with channels: members (light nodes), the graph, the opens."""
@@ -87,10 +95,7 @@ class ChannelPlan:
         members = [n for n in world.nodes if n.role == "light"]
         graph = channel_graph(sc, world.seed)
         opens = plan_opens(graph, sc.channels.funding)
-        need: Counter[int] = Counter()
-        for funder, _, deposit in opens:
-            need[funder] += deposit + sc.channels.tx_fee
-        for i, amount in sorted(need.items()):
+        for i, amount in sorted(funding_needs(sc, opens).items()):
             node = members[i]
             have = balances.get(account_of(node.key.pub().key_to_bin()), 0)
             if amount > have:
@@ -176,4 +181,4 @@ def channel_results(states: list[dict[str, Any]], canonical: str | None) -> dict
     return {"channels": counts, "payments": pay}
 
 
-__all__ = ["ChannelPlan", "channel_config", "channel_graph", "channel_results", "plan_opens"]
+__all__ = ["ChannelPlan", "channel_config", "channel_graph", "channel_results", "funding_needs", "plan_opens"]
