@@ -373,30 +373,55 @@ def intent_finality(h: History) -> list[tuple[dict[str, Any], float | None]]:
     return out
 
 
+#: The structured counts of the ``liveness`` invariant (beside ``ok`` and ``detail``), so a tournament can score
+#: honest service without parsing the detail text. ``judged``: the intents held against liveness (all but those
+#: refused for the sender's own fault and, with a ``max_delay``, those too recent to judge); with a ``max_delay``,
+#: ``judged = on_time + late + stuck``. Without one, ``on_time``/``late``/``stuck``/``too_recent`` are None; with no
+#: chain to time (no honest validator state, day-1 mode), everything but ``intents`` and ``max_delay`` is None.
+LIVENESS_COUNTS = ("intents", "finalised", "own_fault", "too_recent", "late", "stuck", "on_time", "judged",
+                   "max_delay")
+
+
 def check_liveness(h: History) -> Check:
     """Honest intents finalised late or never; judged only against the scenario's ``referee.max_delay``."""
+    return _liveness(h)[0]
+
+
+def liveness_counts(h: History) -> dict[str, Any]:
+    """The numbers behind :func:`check_liveness` (keys :data:`LIVENESS_COUNTS`): what the invariant carries."""
+    return _liveness(h)[1]
+
+
+def _liveness(h: History) -> tuple[Check, dict[str, Any]]:
     name = "liveness"
     intents = h.blue_intents
+    limit = h.max_delay
+    counts = dict.fromkeys(LIVENESS_COUNTS)
+    counts.update(intents=len(intents), max_delay=limit)
     if h.canon is None or not h.has_chain:
         why = "no honest validator state" if h.canon is None else "day-1 mode: no finality to time"
-        return Check(name, "unknown", f"{why}; {len(intents)} honest intents")
+        return Check(name, "unknown", f"{why}; {len(intents)} honest intents"), counts
     timed = intent_finality(h)
     refused: dict[str, str] = {}
     for ev in h.of("tx_rejected", role="validator"):
         refused.setdefault(str(ev.get("tx")), str(ev.get("reason")))
     missing = [ev for ev, at in timed if at is None]
     own_fault = [ev for ev in missing if refused.get(str(ev.get("tx"))) in SENDER_FAULTS]
-    counts = (f"{len(intents)} honest intents: {len(intents) - len(missing)} finalised, {len(missing)} not finalised "
-              f"in the canonical chain ({len(own_fault)} of them refused for the sender's own fault)")
-    limit = h.max_delay
+    counts.update(finalised=len(intents) - len(missing), own_fault=len(own_fault),
+                  judged=len(intents) - len(own_fault))
+    text = (f"{len(intents)} honest intents: {len(intents) - len(missing)} finalised, {len(missing)} not finalised "
+            f"in the canonical chain ({len(own_fault)} of them refused for the sender's own fault)")
     if limit is None:
-        return Check(name, "unknown", counts + "; no referee.max_delay, so no liveness judgement")
+        return Check(name, "unknown", text + "; no referee.max_delay, so no liveness judgement"), counts
     late = [{**ev, "finalized_at": at} for ev, at in timed if at is not None and at - float(ev.get("t", 0.0)) > limit]
     excused = {id(ev) for ev in own_fault}
     stuck = [ev for ev in missing if id(ev) not in excused and float(ev.get("t", 0.0)) + limit <= h.end_time]
+    too_recent = len(missing) - len(own_fault) - len(stuck)
+    counts.update(too_recent=too_recent, late=len(late), stuck=len(stuck),
+                  on_time=len(intents) - len(missing) - len(late), judged=len(intents) - len(own_fault) - too_recent)
     bad = late + stuck
-    return Check(name, _status(bool(bad)), f"{counts}; max_delay {limit:g}s: {len(late)} finalised late, "
-                 f"{len(stuck)} not finalised within it", bad[:EVIDENCE_LIMIT])
+    return Check(name, _status(bool(bad)), f"{text}; max_delay {limit:g}s: {len(late)} finalised late, "
+                 f"{len(stuck)} not finalised within it", bad[:EVIDENCE_LIMIT]), counts
 
 
 def check_attack_fired(h: History) -> Check:
@@ -483,7 +508,7 @@ def _judge(h: History) -> Verdict:
     honest_loss = sum(c.honest_loss for c in checks.values())
     invariants = consensus_invariants(h.states)
     invariants["legitimate_leaders"] = _invariant(checks["legitimate_leaders"])
-    invariants["liveness"] = _invariant(checks["liveness"])
+    invariants["liveness"] = {**_invariant(checks["liveness"]), **liveness_counts(h)}
     if h.canon is not None and h.has_chain:
         timed = intent_finality(h)
         latency = _latency_stats([max(0.0, at - float(ev.get("t", 0.0))) for ev, at in timed if at is not None],
@@ -546,6 +571,7 @@ def judge_run_dir(path: Path | str, extra_dirs: Sequence[Path | str] = ()) -> Ve
     return judge_history(h)
 
 
-__all__ = ["CATEGORY_OF_KIND", "CHECKERS", "EVIDENCE_CATEGORIES", "KEPT", "KIND_OF_CATEGORY", "LOSS_CATEGORIES",
-           "RELEVANT", "STOLEN_KINDS", "UNATTRIBUTED", "VERDICTS", "Check", "History", "Verdict", "attribute",
-           "describe_fault", "judge", "judge_history", "judge_run_dir", "load_history", "load_run"]
+__all__ = ["CATEGORY_OF_KIND", "CHECKERS", "EVIDENCE_CATEGORIES", "KEPT", "KIND_OF_CATEGORY", "LIVENESS_COUNTS",
+           "LOSS_CATEGORIES", "RELEVANT", "STOLEN_KINDS", "UNATTRIBUTED", "VERDICTS", "Check", "History", "Verdict",
+           "attribute", "describe_fault", "judge", "judge_history", "judge_run_dir", "liveness_counts",
+           "load_history", "load_run"]
