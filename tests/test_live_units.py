@@ -153,12 +153,13 @@ def test_endpoint_binds_exactly_and_only_loopback() -> None:
 @pytest.mark.live
 def test_guard_limits_each_source_and_bounds_size() -> None:
     async def go() -> None:
-        ep = LiveEndpoint("127.0.0.1", 0, GuardSettings(max_packet=1000, peer_rate=100.0, peer_burst=50.0))
-        await ep.open()
+        ep = LiveEndpoint("127.0.0.1", 0, GuardSettings(max_packet=1000, unknown_rate=100.0, unknown_burst=50.0))
         flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        flood.bind(("127.0.0.1", 0))
+        flood.bind(("127.0.0.1", 0))  # not in the plan: the global budget of unknown sources
         calm = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        calm.bind(("127.0.0.1", 0))
+        calm.bind(("127.0.0.2", 0))  # a known peer's IP: its own bucket
+        ep.set_known([calm.getsockname()])
+        await ep.open()
         try:
             started = time.monotonic()
             for _ in range(40):  # in chunks, so that even a small socket buffer is read in time

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.live.channels import LiveChannelPlan
 from arena.live.endpoint import GuardSettings
 from arena.live.plan import BattlePlan
 from arena.live.process import ProcessSpec
@@ -103,16 +104,20 @@ class Coordinator:
     def __init__(self, scenario: Scenario, out_dir: Path, processes: int = 3, base_port: int | None = None,
                  seed: int | None = None, plugin_files: tuple[str, ...] | list[str] = (), red_enabled: bool = True,
                  guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None,
-                 phase: Phase | None = None) -> None:
+                 phase: Phase | None = None, hosts: str = "shared", emulate_links: bool = False) -> None:
         self.sc = scenario
         self.out_dir = out_dir
-        self.plan = BattlePlan.build(scenario, seed, base_port)
+        self.plan = BattlePlan.build(scenario, seed, base_port, hosts=hosts)
+        self.hosts = hosts
+        self.emulate_links = emulate_links
         self.plugin_files = [str(Path(p).resolve()) for p in plugin_files]
         self.red_enabled = red_enabled
         self.guard = guard or GuardSettings()
         self.progress = progress
         self.phase = phase
         check_plugins(self.plan, default_registry(self.plugin_files), red_enabled)
+        self.channel_plan = LiveChannelPlan.build(self.plan) if scenario.channels.enabled else None
+        self.invoices: dict[int, str] = {}  # payment k -> hash (hex), from the workers' INVOICES lines
         self.groups = self.plan.groups(processes)
         self.nodes_dir = out_dir.resolve() / "nodes"
         self.procs_dir = out_dir / "procs"
@@ -139,7 +144,8 @@ class Coordinator:
     # -- workers ---------------------------------------------------------------------------------------------------
     def _spec(self, k: int, indices: list[int], start_at: float | None) -> Path:
         spec = ProcessSpec(self.plan, indices, self.nodes_dir, start_at, self.plugin_files, guard=self.guard,
-                           red_enabled=self.red_enabled)
+                           red_enabled=self.red_enabled, rehearsal=True, emulate_links=self.emulate_links,
+                           channels=self.channel_plan is not None, invoices=dict(self.invoices))
         path = self.procs_dir / f"p{k}.json"
         path.write_text(json.dumps(spec.to_json(), sort_keys=True) + "\n", encoding="utf-8")
         return path
@@ -167,6 +173,9 @@ class Coordinator:
                 raise LiveError(f"worker p{w.group} (nodes {self._names(w)}) not ready after {timeout:.0f} s; "
                                 f"see {w.log_path.parent}") from None
             line = raw.decode(errors="replace").strip()
+            if line.startswith("INVOICES "):
+                self.invoices.update({int(k): str(v) for k, v in json.loads(line[9:]).items()})
+                continue
             if not raw or line.startswith(("READY", "ERROR")):
                 break
         if line.startswith("ERROR"):
@@ -220,11 +229,15 @@ class Coordinator:
             for w in self.workers:
                 assert w.proc is not None and w.proc.stdin is not None
                 w.proc.stdin.write(f"START {self.start_at!r}\n".encode())
+                if self.channel_plan is not None:
+                    w.proc.stdin.write(f"INVOICES {json.dumps(self.invoices, sort_keys=True)}\n".encode())
                 await w.proc.stdin.drain()
                 # later incarnations (restarts) start at once: their spec carries the start time
                 w.spec_path = self._spec(w.group, w.indices, self.start_at)
             assert self.trace is not None
             self.trace.emit(0.0, "genesis", **genesis_fields(sc, plan.genesis(), plan.plugin_names(self.red_enabled)))
+            if self.channel_plan is not None:
+                self.trace.emit(0.0, "channel_plan", **self.channel_plan.trace_fields(plan))
             await self._events()
             await self._sleep_until(sc.duration)
             deadline = time.time() + STOP_GRACE
@@ -324,12 +337,14 @@ class Coordinator:
             "states_missing": sorted({plan.name(i) for i in range(sc.node_count)}
                                      - {str(s.get("name")) for s in states}),
             "worker_problems": self.events,
+            # one machine, seed-derived keys: a rehearsal by construction (docs/battle_day.md)
+            "rehearsal": True, "hosts": self.hosts, "links_emulated": self.emulate_links,
         }
         result.update(summarize(states, {a.hex(): n for a, n in g.names.items()},
                                 {g.names[a]: s for a, s in g.stakes.items()}))
         result.update(channel_results(states, result.get("canonical_validator")))
-        if sc.channels.enabled:
-            result["not_run_live"] = ["the payment-channel workload (channels.enabled)"]
+        if self.channel_plan is not None:
+            result["channel_invoices"] = {"payments": len(self.channel_plan.payments), "invoices": len(self.invoices)}
         result.update(verdict.as_result())
         # the coordinator's trace and states, and every node directory's (``nodes/<name>/...``), as judged
         result["seal"] = seal(self.out_dir)
@@ -378,11 +393,13 @@ def _count_lines(path: Path) -> int:
 def run_live(scenario: Scenario, out_dir: Path, processes: int = 3, base_port: int | None = None,
              seed: int | None = None, plugin_files: tuple[str, ...] | list[str] = (), red_enabled: bool = True,
              guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None,
-             phase: Phase | None = None) -> LiveOutcome:
-    """Run ``scenario`` live on 127.0.0.1 in ``processes`` worker processes; judge it; write ``result.json``.
-    ``progress(t)``: battle seconds; ``phase(name, done, total)``: start-up, battle, stop and judging."""
+             phase: Phase | None = None, hosts: str = "shared", emulate_links: bool = False) -> LiveOutcome:
+    """Run ``scenario`` live on loopback (127.0.0.1, or node *i* on 127.0.0.(i+2) with ``hosts="per_node"``) in
+    ``processes`` worker processes; judge it; write ``result.json``. ``progress(t)``: battle seconds;
+    ``phase(name, done, total)``: start-up, battle, stop and judging; ``emulate_links``: the scenario's latency,
+    jitter and loss applied to sends (a rehearsal; off, the network is what it is)."""
     return Coordinator(scenario, out_dir, processes, base_port, seed, plugin_files, red_enabled, guard,
-                       progress, phase).run()
+                       progress, phase, hosts, emulate_links).run()
 
 
 __all__ = ["Coordinator", "LiveError", "LiveOutcome", "Phase", "run_live", "udp_rcvbuf_errors"]

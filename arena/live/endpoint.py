@@ -1,10 +1,12 @@
 """A py-ipv8 ``UDPEndpoint`` for live battles: exact bind, a guard against hostile input, and paced sends.
 
-In front of the node (before py-ipv8 decodes anything): a packet-size bound and a token bucket per source address,
-so one flooding peer costs a dictionary lookup per packet and cannot starve the others. Behind it: sends go through
-a small queue drained at a bounded rate, so a broadcast burst does not overflow the receivers' socket buffers.
-Topology edges and scheduled partitions of the scenario are enforced here too (the simulator does it in its
-network). Every drop is counted by reason.
+In front of the node (before py-ipv8 decodes or verifies anything): a packet-size bound and a token bucket per
+source *IP*: each IP of the battle plan gets its own bucket (sized for the plan's nodes on it), every other IP shares
+one global budget. A flooder costs a dictionary lookup per packet whatever ports or unknown IPs it sends from, and
+cannot starve the known peers. Behind it: sends go through a small queue drained at a bounded rate, so a broadcast
+burst does not overflow the receivers' socket buffers. Topology edges and scheduled partitions of the scenario are
+enforced here too (the simulator does it in its network), and, in a rehearsal with ``--emulate-links``, the
+scenario's link latency, jitter and loss (:mod:`arena.live.links`). Every drop is counted by reason.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import logging
 import os
 import socket
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from arena.plugin_api.packet import Packet
 Address = tuple[str, int]
 PacketHook = Callable[[Packet], None]
 Blocked = Callable[[Address, Address], str | None]
+LinkDelay = Callable[[Address, float], float | None]
 
 #: Ask the kernel for large socket buffers (it caps them at net.core.rmem_max / wmem_max).
 SOCKET_BUFFER = 4 * 1024 * 1024
@@ -45,9 +48,10 @@ class GuardSettings:
     """Limits of a live endpoint (per node)."""
 
     max_packet: int = 65507  # bytes; larger packets are dropped on both sides (as the simulator's link MTU)
-    peer_rate: float = 500.0  # packets per second accepted from one source address
-    peer_burst: float = 400.0  # bucket size of that limit
-    max_sources: int = 4096  # source buckets kept (least recently seen forgotten first)
+    peer_rate: float = 500.0  # packets per second per plan node at a known IP (an IP with k nodes: k x this)
+    peer_burst: float = 400.0  # bucket size per plan node at that IP (k x this)
+    unknown_rate: float = 500.0  # packets per second from all IPs outside the plan together (one global bucket)
+    unknown_burst: float = 400.0  # bucket size of that global budget
     send_rate: float = 8000.0  # packets per second leaving this endpoint
     send_burst: float = 256.0  # packets that may leave back to back
     send_queue: int = 20_000  # packets waiting to leave; beyond, new sends are dropped
@@ -130,16 +134,30 @@ class LiveEndpoint(UDPEndpoint):
         self.outgoing: PacketHook | None = None  # transport hooks (red plugins), as the simulator's endpoint
         self.incoming: PacketHook | None = None
         self.blocked: Blocked | None = None  # topology / partition: a drop reason for (src, dst), or None
+        self.link_delay: LinkDelay | None = None  # --emulate-links: (dst, now) -> None (lost) or seconds to wait
         self.on_packet_event: Callable[[str, Address, Address, int], None] | None = None  # trace level "packets"
         self.on_error: Callable[[BaseException], None] | None = None  # a listener raised on a packet
         self.known: frozenset[Address] = frozenset()  # the battle's node addresses (for loss accounting)
-        self._buckets: OrderedDict[Address, TokenBucket] = OrderedDict()
+        self.clock: Callable[[], float] = time.monotonic  # the ingress guard's clock (a test may drive it)
+        self._buckets: dict[str, TokenBucket] = {}  # one per known source IP (see set_known)
+        self._unknown = TokenBucket(self.settings.unknown_rate, self.settings.unknown_burst, self.clock())
         self._queue: deque[tuple[Address, bytes]] = deque()
         self._send_bucket = TokenBucket(self.settings.send_rate, self.settings.send_burst, time.monotonic())
         self._drain_handle: asyncio.TimerHandle | None = None
         self._address: Address = (ip, port)
         self._sock: socket.socket | None = None
         self._reading = False
+
+    def set_known(self, addresses: Iterable[Address]) -> None:
+        """The battle plan's node addresses: loss is measured on them, and each of their IPs gets its own ingress
+        bucket of ``k x peer_rate`` (burst ``k x peer_burst``) for the ``k`` plan nodes on it, since one address
+        cannot tell apart the nodes that share it (all of ``arena live`` on 127.0.0.1). Every other IP falls into
+        the one global bucket for unknown sources."""
+        self.known = frozenset((str(a[0]), int(a[1])) for a in addresses)
+        per_ip = Counter(a[0] for a in self.known)
+        st, now = self.settings, self.clock()
+        self._buckets = {ip: TokenBucket(st.peer_rate * k, st.peer_burst * k, now) for ip, k in per_ip.items()}
+        self._unknown = TokenBucket(st.unknown_rate, st.unknown_burst, now)
 
     # -- socket ----------------------------------------------------------------------------------------------------
     async def open(self) -> bool:
@@ -236,19 +254,14 @@ class LiveEndpoint(UDPEndpoint):
         self.notify_listeners((UDPv4Address(*src), datagram))
 
     def _admit(self, src: Address, datagram: bytes) -> str | None:
-        """The guard: size, per-source token bucket, topology/partition. A drop reason, or None to accept."""
-        st = self.settings
-        if len(datagram) > st.max_packet:
+        """The guard: size, the token bucket of the source IP (or the global one of unknown IPs), topology and
+        partition. A drop reason, or None to accept. Runs before py-ipv8 decodes or verifies the packet, so a
+        flood costs a lookup, not a signature check; the source port plays no part (a fresh port per packet
+        gains nothing)."""
+        if len(datagram) > self.settings.max_packet:
             return "oversize"
-        now = time.monotonic()
-        bucket = self._buckets.get(src)
-        if bucket is None:
-            bucket = self._buckets[src] = TokenBucket(st.peer_rate, st.peer_burst, now)
-            if len(self._buckets) > st.max_sources:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(src)
-        if not bucket.take(now):
+        bucket = self._buckets.get(src[0], self._unknown)
+        if not bucket.take(self.clock()):
             return "rate_limited"
         if self.blocked is not None:
             return self.blocked(src, self._address)
@@ -302,6 +315,20 @@ class LiveEndpoint(UDPEndpoint):
             if reason is not None:
                 self._drop(reason, self._address, dst, len(data))
                 return
+        if self.link_delay is not None:
+            delay = self.link_delay(dst, time.monotonic())
+            if delay is None:
+                self._drop("link_loss", self._address, dst, len(data))
+                return
+            if delay > 0:
+                asyncio.get_running_loop().call_later(delay, self._pace, dst, data)
+                return
+        self._pace(dst, data)
+
+    def _pace(self, dst: Address, data: bytes) -> None:
+        """Send now if the pacer allows and nothing waits, else queue (bounded)."""
+        if not self._running:
+            return
         queue = self._queue
         if not queue and self._send_bucket.take(time.monotonic()):
             self._sendto(dst, data)

@@ -1,8 +1,10 @@
 """The plan of a live battle: every node's address and public key, who bootstraps from whom, process groups.
 
 Everything a process needs to run its share of the battle is in the plan (and serialises to JSON for a worker).
-Keys come from the seed exactly as in the simulator (``node_key``), so accounts and the genesis match;
-on battle day a *roster* file replaces the seed-derived public keys and loopback addresses of the nodes it lists.
+Keys come from the seed exactly as in the simulator (``node_key``), so accounts and the genesis match: fine for a
+rehearsal, never for a real battle (the seed is public). On battle day a *roster* file replaces the seed-derived
+public keys and loopback addresses of the nodes it lists; ``arena node`` without ``--rehearsal`` refuses a plan in
+which any node keeps its seed-derived key.
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ from arena.scenario.yamlsource import ScenarioError
 
 Address = tuple[str, int]
 LOOPBACK = "127.0.0.1"
+#: How a plan gives nodes their IPs: all on ``LOOPBACK`` (``shared``), or node *i* on 127.0.0.(i+2) (``per_node``:
+#: each node its own address, as on a LAN where every team has a machine; the guard then limits each node's IP).
+HOSTS = ("shared", "per_node")
+MAX_PER_NODE = 253  # 127.0.0.2 .. 127.0.0.254
+
+
+def per_node_host(index: int) -> str:
+    """Node ``index``'s own loopback address under ``hosts: per_node`` (127.0.0.1 stays the organiser's)."""
+    if not 0 <= index < MAX_PER_NODE:
+        raise ScenarioError(f"per-node hosts: node {index} does not fit in 127.0.0.2..127.0.0.254 "
+                            f"(at most {MAX_PER_NODE} nodes)")
+    return f"127.0.0.{index + 2}"
 
 
 def parse_address(text: str, what: str = "address") -> Address:
@@ -112,14 +126,23 @@ class BattlePlan:
 
     @classmethod
     def build(cls, scenario: Scenario, seed: int | None = None, base_port: int | None = None,
-              host: str = LOOPBACK, roster: dict[str, RosterEntry] | None = None) -> BattlePlan:
-        """Seed-derived keys; ``host:base_port+index`` (free ports when ``base_port`` is None); roster overrides."""
+              host: str = LOOPBACK, roster: dict[str, RosterEntry] | None = None,
+              hosts: str = "shared") -> BattlePlan:
+        """Seed-derived keys (a rehearsal's; a roster replaces them); ``host:base_port+index``, or with
+        ``hosts="per_node"`` node *i* on 127.0.0.(i+2) (free ports when ``base_port`` is None); roster overrides."""
         seed = scenario.seed if seed is None else seed
         n = scenario.node_count
-        ports = free_ports(n, host) if base_port is None else [base_port + i for i in range(n)]
+        if hosts not in HOSTS:
+            raise ScenarioError(f"hosts {hosts!r}: one of {', '.join(HOSTS)}")
         if base_port is not None and base_port + n - 1 > 65535:
             raise ScenarioError(f"--base-port {base_port}: {n} nodes do not fit below port 65536")
-        addresses = [(host, p) for p in ports]
+        if hosts == "per_node":
+            ips = [per_node_host(i) for i in range(n)]
+            ports = [free_ports(1, ip)[0] for ip in ips] if base_port is None else [base_port + i for i in range(n)]
+        else:
+            ips = [host] * n
+            ports = free_ports(n, host) if base_port is None else [base_port + i for i in range(n)]
+        addresses = list(zip(ips, ports, strict=True))
         keys = [bytes(node_key(seed, i).pub().key_to_bin()) for i in range(n)]
         names = [f"{r}{i}" for i, (r, _) in enumerate(scenario.roles())]
         for name, entry in (roster or {}).items():
@@ -227,4 +250,5 @@ class BattlePlan:
         return json.dumps(self.to_json(), sort_keys=True)
 
 
-__all__ = ["LOOPBACK", "BattlePlan", "RosterEntry", "free_ports", "load_roster", "parse_address"]
+__all__ = ["HOSTS", "LOOPBACK", "BattlePlan", "RosterEntry", "free_ports", "load_roster", "parse_address",
+           "per_node_host"]

@@ -26,7 +26,9 @@ from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
 from arena.live.adversary import LiveAdversaryHost
+from arena.live.channels import LiveChannelPlan, LivePayment
 from arena.live.endpoint import GuardSettings, LiveEndpoint, own_udp_sockets
+from arena.live.links import LinkEmulator
 from arena.live.plan import Address, BattlePlan
 from arena.plugin_api.adversary import TeamBudget
 from arena.plugin_api.base import NodeContext
@@ -35,7 +37,7 @@ from arena.plugin_host.registry import Registry, default_registry
 from arena.protocols.honest import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
 from arena.runtime.assembly import NodePlugins, assemble_plugins, plugin_uses, wire_transport
 from arena.runtime.crypto import fast_crypto
-from arena.runtime.keys import node_key
+from arena.runtime.keys import KeyFileError, generate_key, node_key, read_key_file, write_key_file
 from arena.runtime.rng import stream
 from arena.runtime.trace import Trace
 from arena.scenario.yamlsource import ScenarioError
@@ -71,18 +73,17 @@ def _cut_partial_line(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-def load_or_create_key(path: Path) -> PrivateKey:
-    """A py-ipv8 private key file (``key_to_bin``); a new curve25519 key is created when the file is missing."""
-    if path.is_file():
-        try:
-            return default_eccrypto.key_from_private_bin(path.read_bytes())  # type: ignore[return-value]
-        except Exception as exc:
-            raise ScenarioError(f"--key {path}: not a py-ipv8 private key ({type(exc).__name__})") from None
-    key = default_eccrypto.generate_key("curve25519")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.key_to_bin())
-    os.chmod(path, 0o600)
-    return key  # type: ignore[return-value]
+def load_or_create_key(path: Path, create: bool = True) -> PrivateKey:
+    """A py-ipv8 private key file (``key_to_bin``); a new curve25519 key (mode 0600) when it is missing and
+    ``create``."""
+    try:
+        if not path.is_file() and create:
+            key = generate_key()
+            write_key_file(path, key)
+            return key
+        return read_key_file(path)
+    except KeyFileError as exc:
+        raise ScenarioError(f"--key {exc}") from None
 
 
 @dataclass
@@ -103,6 +104,10 @@ class ProcessSpec:
     bootstrap: list[Address] | None = None  # instead of the plan's first validators (arena node --bootstrap)
     extra_plugins: list[str] = field(default_factory=list)  # attached to every node here, default params
     flat: bool = False  # one node whose directory is out_dir itself (arena node --out)
+    rehearsal: bool = True  # seed-derived keys allowed (arena live, arena node --rehearsal); else key files only
+    emulate_links: bool = False  # delay and drop sends per the scenario's link model (rehearsals only)
+    channels: bool = False  # run the channel workload (arena live: the coordinator exchanges the invoices)
+    invoices: dict[int, str] = field(default_factory=dict)  # payment k -> payment hash (hex), once known
 
     def to_json(self) -> dict[str, Any]:
         return {"plan": self.plan.to_json(), "indices": self.indices, "out_dir": str(self.out_dir),
@@ -111,7 +116,9 @@ class ProcessSpec:
                 "listen": {str(k): list(v) for k, v in self.listen.items()}, "guard": asdict(self.guard),
                 "red_enabled": self.red_enabled, "allow_non_loopback": self.allow_non_loopback, "sybils": self.sybils,
                 "bootstrap": None if self.bootstrap is None else [list(a) for a in self.bootstrap],
-                "extra_plugins": self.extra_plugins, "flat": self.flat}
+                "extra_plugins": self.extra_plugins, "flat": self.flat, "rehearsal": self.rehearsal,
+                "emulate_links": self.emulate_links, "channels": self.channels,
+                "invoices": {str(k): v for k, v in self.invoices.items()}}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProcessSpec:
@@ -123,7 +130,9 @@ class ProcessSpec:
                    GuardSettings(**d.get("guard", {})), bool(d.get("red_enabled", True)),
                    bool(d.get("allow_non_loopback", False)), d.get("sybils"),
                    None if boot is None else [(str(a[0]), int(a[1])) for a in boot],
-                   list(d.get("extra_plugins", [])), bool(d.get("flat", False)))
+                   list(d.get("extra_plugins", [])), bool(d.get("flat", False)), bool(d.get("rehearsal", True)),
+                   bool(d.get("emulate_links", False)), bool(d.get("channels", False)),
+                   {int(k): str(v) for k, v in d.get("invoices", {}).items()})
 
     def node_dir(self, name: str) -> Path:
         return self.out_dir if self.flat else self.out_dir / name
@@ -142,7 +151,10 @@ class LiveNode:
         self.dir = spec.node_dir(self.name)
         (self.dir / "states").mkdir(parents=True, exist_ok=True)
         key_file = spec.key_files.get(index)
-        self.key: PrivateKey = load_or_create_key(Path(key_file)) if key_file else node_key(plan.seed, index)
+        if key_file is None and not spec.rehearsal:
+            raise ScenarioError(f"{self.name}: not a rehearsal, and no key file: a seed-derived key is anyone's key")
+        self.key: PrivateKey = load_or_create_key(Path(key_file), create=spec.rehearsal) if key_file \
+            else node_key(plan.seed, index)
         if bytes(self.key.pub().key_to_bin()) != plan.public_keys[index]:
             raise ScenarioError(f"{self.name}: the key does not match the plan's public key for this node "
                                 "(put this node's public key in the roster)")
@@ -218,6 +230,9 @@ class LiveProcess:
         self._stop = asyncio.Event()
         share = spec.sybils if spec.sybils is not None else self.plan.red_budget_share(spec.indices)
         self.red_budget = TeamBudget(share, self.sc.teams.red.budget.sybil_cost)
+        self.channel_plan: LiveChannelPlan | None = None
+        self.invoices: dict[int, bytes] = {k: bytes.fromhex(v) for k, v in spec.invoices.items()}
+        self.invoices_made: dict[int, str] = {}  # by this process, for payments to its nodes (published before start)
 
     # -- time ----------------------------------------------------------------------------------------------------
     def clock(self) -> float:
@@ -334,9 +349,32 @@ class LiveProcess:
             self._create(node)
             node.endpoint.on_packet_event = node.packet_event
             node.endpoint.on_error = node.on_error
-            node.endpoint.known = frozenset(self.plan.addresses)
+            node.endpoint.set_known(self.plan.addresses)
+            if self.spec.emulate_links:
+                node.endpoint.link_delay = LinkEmulator(self.plan, node.index).delay
             await node.endpoint.open()
         self._update_blocking()
+        if self.spec.channels and self.sc.channels.enabled:
+            self._make_invoices()
+
+    def _make_invoices(self) -> None:
+        """Invoices of every payment to a node of this process, made by that node (its preimages stay here). A
+        restarted process that was given the hashes makes none: its predecessor's preimages died with it."""
+        self.channel_plan = LiveChannelPlan.build(self.plan)
+        if self.spec.invoices:
+            return
+        mine = {n.index: n for n in self.nodes}
+        for pay in self.channel_plan.payments:
+            node = mine.get(pay.payee)
+            if node is not None and node.community is not None:
+                h = node.community.channels.create_invoice(pay.amount)
+                self.invoices[pay.k] = h
+                self.invoices_made[pay.k] = h.hex()
+
+    def add_invoices(self, invoices: dict[int, str]) -> None:
+        """Payment hashes of the other processes' nodes (handed over by the coordinator with the start)."""
+        for k, h in invoices.items():
+            self.invoices.setdefault(int(k), bytes.fromhex(h))
 
     def _update_blocking(self) -> None:
         """Check addresses on every packet only when the topology is not complete or a partition is in force."""
@@ -399,6 +437,8 @@ class LiveProcess:
         for item in workload_schedule(self.sc, stream(self.plan.seed, "workload")):
             if item.payer in mine and item.t > now:
                 self.call_at(item.t, self._work, mine[item.payer], item)
+        if self.channel_plan is not None:
+            self._schedule_channels(mine, now)
         tick = self.sc.tick
         for node in self.nodes:
             if node.plugins is not None and node.plugins.caller.implements("arena_tick"):
@@ -413,6 +453,39 @@ class LiveProcess:
                 self.call_at(ev.at, self._partition, ev.partition)
             elif ev.heal:
                 self.call_at(ev.at, self._heal)
+
+    def _schedule_channels(self, mine: dict[int, LiveNode], now: float) -> None:
+        """The simulator's channel opens, payments and closes for this process's nodes (what is past is skipped)."""
+        cp, c = self.channel_plan, self.sc.channels
+        assert cp is not None
+        if c.open_at > now:
+            for funder, peer, deposit in cp.opens:
+                if funder in mine:
+                    self.call_at(c.open_at, self._channel_open, mine[funder], peer, deposit)
+        for pay in cp.payments:
+            if pay.payer in mine and pay.t > now:
+                self.call_at(pay.t, self._channel_pay, mine[pay.payer], pay)
+        if c.close_at is not None and c.close_at > now:
+            for i in cp.members:
+                if i in mine:
+                    self.call_at(c.close_at, self._channel_close, mine[i], c.close_mode)
+
+    def _channel_open(self, node: LiveNode, peer: int, deposit: int) -> None:
+        if node.community is not None:
+            node.community.channels.open_channel(self.plan.public_keys[peer], self.plan.addresses[peer], deposit)
+
+    def _channel_pay(self, node: LiveNode, pay: LivePayment) -> None:
+        h = self.invoices.get(pay.k)
+        if node.community is not None and h is not None:  # no invoice: the payee never published one
+            node.community.channels.pay(account_of(self.plan.public_keys[pay.payee]), pay.amount, h)
+
+    @staticmethod
+    def _channel_close(node: LiveNode, mode: str) -> None:
+        c = node.community
+        if c is not None:
+            for ch in c.channels.open_channels():
+                if ch.mine_a:
+                    c.channels.close(ch.channel_id, mode)
 
     def _partition(self, groups: list[list[int]]) -> None:
         self.groups = {h: gi for gi, members in enumerate(groups) for h in members}

@@ -2,7 +2,9 @@
 
 Speaks a line protocol on stdin/stdout with the coordinator: prints ``READY [addresses]`` once its sockets are
 bound and its nodes built, waits for ``START <epoch>`` (unless the spec already has a start time), runs, then prints
-``DONE``. An error before the start is reported as ``ERROR <message>``. Logs go to stderr.
+``DONE``. With the channel workload, ``INVOICES {k: hash}`` (its nodes' invoices) goes before ``READY``, and the
+coordinator's ``INVOICES`` (everyone's) follows ``START``. An error before the start is reported as
+``ERROR <message>``. Logs go to stderr.
 """
 
 from __future__ import annotations
@@ -25,21 +27,29 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-async def _read_start() -> float:
+async def _read_line(word: str) -> str:
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    word, _, value = line.strip().partition(" ")
-    if word != "START":
-        raise RuntimeError(f"expected 'START <epoch>' from the coordinator, got {line.strip()!r}")
-    return float(value)
+    got, _, value = line.strip().partition(" ")
+    if got != word:
+        raise RuntimeError(f"expected '{word} ...' from the coordinator, got {line.strip()!r}")
+    return value
 
 
 async def _main(spec: ProcessSpec) -> None:
     proc = LiveProcess(spec)
 
     def ready(addresses: list[Address]) -> None:
+        if proc.channel_plan is not None:  # the payment hashes of this process's invoices, for the payers
+            _say("INVOICES " + json.dumps(proc.invoices_made, sort_keys=True))
         _say("READY " + json.dumps([list(a) for a in addresses]))
 
-    await proc.run(ready, _read_start)
+    async def wait_start() -> float:
+        start = float(await _read_line("START"))
+        if proc.channel_plan is not None:
+            proc.add_invoices(json.loads(await _read_line("INVOICES")))
+        return start
+
+    await proc.run(ready, wait_start)
     _say("DONE")
 
 

@@ -11,6 +11,7 @@ hash, the payer routes a payment to it.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,27 @@ def funding_needs(sc: Scenario, opens: list[tuple[int, int, int]]) -> Counter[in
     return need
 
 
+def payment_draws(sc: Scenario, rng: random.Random, teams: list[str]) -> list[tuple[float, int, int, int]]:
+    """The channel payments ``(t, payer, payee, amount)``, payer and payee as positions among the members (whose
+    teams are ``teams``), drawn from ``rng`` (the ``channel_payments`` stream) in one fixed order: the simulator and
+    every live process draw the same list."""
+    c = sc.channels
+    payers = [i for i, team in enumerate(teams) if team == "blue"]
+    stop = min(c.payments.stop if c.payments.stop is not None else sc.duration, sc.workload_stop)
+    out: list[tuple[float, int, int, int]] = []
+    if payers and len(teams) > 1 and c.payments.rate > 0:
+        t = c.payments.start
+        while True:
+            t += rng.expovariate(c.payments.rate)
+            if t >= stop:
+                break
+            payer = rng.choice(payers)
+            payee = rng.choice([m for m in range(len(teams)) if m != payer])
+            amount = rng.randint(c.payments.amount[0], c.payments.amount[1])
+            out.append((t, payer, payee, amount))
+    return out
+
+
 @dataclass
 class ChannelPlan:
     """What the world does with channels: members (light nodes), the graph, the opens."""
@@ -112,20 +134,10 @@ class ChannelPlan:
             node = self.members[funder]
             world.loop.call_at(c.open_at, self._open, node, self.members[peer], deposit,
                                context=node.endpoint.context)
-        rng = world.streams.get("channel_payments")
-        payers = [m for m in self.members if m.team == "blue"]
-        stop = min(c.payments.stop if c.payments.stop is not None else world.scenario.duration,
-                   world.scenario.workload_stop)
-        if payers and len(self.members) > 1 and c.payments.rate > 0:
-            t = c.payments.start
-            while True:
-                t += rng.expovariate(c.payments.rate)
-                if t >= stop:
-                    break
-                payer = rng.choice(payers)
-                payee = rng.choice([m for m in self.members if m is not payer])
-                amount = rng.randint(c.payments.amount[0], c.payments.amount[1])
-                world.loop.call_at(t, self._pay, payer, payee, amount, context=payer.endpoint.context)
+        teams = [m.team for m in self.members]
+        for t, payer, payee, amount in payment_draws(world.scenario, world.streams.get("channel_payments"), teams):
+            world.loop.call_at(t, self._pay, self.members[payer], self.members[payee], amount,
+                               context=self.members[payer].endpoint.context)
         if c.close_at is not None:
             for node in self.members:
                 world.loop.call_at(c.close_at, self._close, node, c.close_mode, context=node.endpoint.context)
@@ -181,4 +193,5 @@ def channel_results(states: list[dict[str, Any]], canonical: str | None) -> dict
     return {"channels": counts, "payments": pay}
 
 
-__all__ = ["ChannelPlan", "channel_config", "channel_graph", "channel_results", "funding_needs", "plan_opens"]
+__all__ = ["ChannelPlan", "channel_config", "channel_graph", "channel_results", "funding_needs", "payment_draws",
+           "plan_opens"]
