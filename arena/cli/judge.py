@@ -174,10 +174,24 @@ def judge_cmd(ctx: click.Context, run_dir: Path, merge: tuple[Path, ...], expect
         out.print(table)
     print_story(out, verdict.story)
     result = write_verdict(run_dir, verdict, base, extra)
+    report = write_report_quietly(run_dir, merge)
     faults = f"  plugin faults: {len(verdict.faults)}" if verdict.faults else ""
     out.print(f"verdict: [bold {VERDICT_COLOUR.get(verdict.verdict, 'yellow')}]{verdict.verdict}[/]  stolen: "
               f"{verdict.stolen}{faults}  run: {escape(str(run_dir))}", soft_wrap=True)
+    if report is not None:
+        out.print(f"report: {escape(str(report))}", soft_wrap=True)
     ctx.exit(exit_for(result, verdict=expect))
+
+
+def write_report_quietly(run_dir: Path, merge: tuple[Path, ...]) -> Path | None:
+    """Rewrite report.html for the verdict just written (merged as judged); a failure is a warning, not an exit."""
+    from arena.report.page import write_report
+
+    try:
+        return write_report(run_dir, merge)
+    except Exception as exc:  # the report is a view: never lose the verdict over it
+        click.echo(f"warning: report.html not written for {run_dir}: {type(exc).__name__}: {exc}", err=True)
+        return None
 
 
 __all__ = ["FORCED_FIELDS", "SealCheck", "check_seals", "fault_table", "judge_cmd", "verdict_tables",

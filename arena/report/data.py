@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -170,8 +171,9 @@ class ReportData:
         return {a: self.h.balances[n] for n, a in self.h.accounts.items() if n in self.h.balances}
 
 
-def load(run_dir: Path) -> ReportData:
-    """Read what is there (``result.json``, ``trace.jsonl``, ``states/``); never raises."""
+def load(run_dir: Path, extra_dirs: Sequence[Path] = ()) -> ReportData:
+    """Read what is there (``result.json``, ``trace.jsonl``, ``states/``, merged with other machines' run
+    directories of the same live battle, as ``arena judge --merge`` reads them); never raises."""
     run_dir = Path(run_dir)
     notes: list[str] = []
     result: dict[str, Any] = {}
@@ -186,7 +188,7 @@ def load(run_dir: Path) -> ReportData:
             notes.append(f"result.json is unreadable ({type(exc).__name__}: {exc})")
     else:
         notes.append("no result.json: the run did not finish")
-    h = load_history(run_dir)
+    h = load_history(run_dir, extra_dirs)
     if not h.has_trace:
         notes.append("no trace.jsonl: nothing happened on record")
     notes += [p.replace(f"{run_dir}/", "") for p in h.problems if not p.startswith("no trace.jsonl")]

@@ -9,6 +9,7 @@ shows a note instead. No script and nothing from the network: the page can be ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from arena.report.data import REPORT_NAME, load
@@ -37,10 +38,11 @@ ol.losses li{margin:4px 0}.linked{color:#666;font-size:.9em}ul.broken li{color:#
 """
 
 
-def build_report(run_dir: Path) -> str:
-    """The report's HTML for ``run_dir``; never raises (a section that fails says so in the page)."""
+def build_report(run_dir: Path, extra_dirs: Sequence[Path] = ()) -> str:
+    """The report's HTML for ``run_dir`` (merged with ``extra_dirs``, other machines' directories of the same live
+    battle); never raises (a section that fails says so in the page)."""
     run_dir = Path(run_dir)
-    d = load(run_dir)
+    d = load(run_dir, extra_dirs)
     r, h = d.result, d.h.header
     title = str(r.get("scenario") or h.get("scenario") or run_dir.name)
     sub = [f"seed {r.get('seed', h.get('seed', '?'))}", f"{r.get('backend', h.get('backend', '?'))} backend",
@@ -66,11 +68,11 @@ def build_report(run_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(run_dir: Path, extra_dirs: Sequence[Path] = ()) -> Path:
     """Build ``report.html`` beside ``result.json`` in ``run_dir`` and return its path."""
     run_dir = Path(run_dir)
     path = run_dir / REPORT_NAME
-    path.write_text(build_report(run_dir), encoding="utf-8")
+    path.write_text(build_report(run_dir, extra_dirs), encoding="utf-8")
     return path
 
 
