@@ -112,7 +112,7 @@ def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int 
              plugins: tuple[str, ...], params: tuple[str, ...], hosts: str, peer_rate: float | None,
              unknown_rate: float | None, send_rate: float | None, emulate_links: bool, no_report: bool, quiet: bool,
              as_json: bool, expect: str | None) -> None:
-    """Run a battle live: real py-ipv8 UDP endpoints on 127.0.0.1, nodes in worker processes, in real time."""
+    """Run a battle live: real py-ipv8 UDP endpoints on loopback, nodes in worker processes, in real time."""
     with user_errors():
         sc = _load(scenario, params)
         check_scenario(sc, scenario, default_registry(plugins))

@@ -37,15 +37,21 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                  "latency, fees, liquidity depletion, busiest relay."),
     "judge": ("arena.cli.judge:judge_cmd", "Judge RUN_DIR again from its trace and final states; write the verdict "
               "into its result.json."),
-    "live": ("arena.cli.live:live_cmd", "Run a battle live: real py-ipv8 UDP endpoints on 127.0.0.1, nodes in worker "
+    "keygen": ("arena.cli.live:keygen_cmd", "Create a node's private key file (never derived from the seed) and "
+               "print its public key for the roster."),
+    "live": ("arena.cli.live:live_cmd", "Run a battle live: real py-ipv8 UDP endpoints on loopback, nodes in worker "
              "processes, in real time."),
     "new": ("arena.cli.scaffold:new_cmd", "Create a new attack or defense plugin with a scenario and a test."),
     "node": ("arena.cli.live:node_cmd", "Run one node of a live battle (each team starts its own nodes with its own "
              "keys and plugins)."),
     "reference": ("arena.cli.reference:reference_cmd", "Print, write or check the references generated from the "
                   "code (scenario keys, wire schema, codes, honest behaviour)."),
+    "replay": ("arena.experiments.replay:replay_cmd", "Rerun one tournament battle from its cell id and check "
+               "its trace sha256 against the recorded one."),
     "schema": ("arena.cli.schema:schema_cmd", "Print the wire schema (messages and signed objects) and its "
                "fingerprint; write or check the lock."),
+    "score": ("arena.cli.score:score_cmd", "Rescore a finished tournament from its tournament.json, without "
+              "rerunning a battle."),
     "sweep": ("arena.experiments.sweep:sweep_cmd", "Run a scenario under several cases and seeds; compare stake, "
               "block and reward shares per validator."),
     "tournament": ("arena.experiments.tournament:tournament_cmd", "Play every attack against every defense setting "
