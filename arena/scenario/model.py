@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -409,7 +410,9 @@ class Scenario(Strict):
     seed: int = Field(1, ge=0, le=MAX_SEED, description="seed of every random stream (0 to 2**63-1)")
     duration: float = Field(60.0, gt=0, le=MAX_DURATION, description=f"length of the battle (virtual seconds, above "
                             f"0, at most MAX_DURATION = {MAX_DURATION:g})")
-    settle: float = _seconds(0.0, "final seconds with red plugins off and no new workload; less than duration")
+    settle: float = _seconds(0.0, "final seconds with red plugins off and no new workload; less than duration "
+                             "(an override of duration that leaves settle alone scales it in proportion, and an "
+                             "override leaving red active for less than half the battle is refused)")
     tick: float = Field(1.0, ge=MIN_INTERVAL, le=MAX_TICK, description=f"period of the plugin tick hook (virtual "
                         f"seconds, {MIN_INTERVAL:g} to {MAX_TICK:g})")
     trace_level: Literal["summary", "default", "packets"] = Field("default", description="how much trace.jsonl "
@@ -557,11 +560,51 @@ def _from_doc(doc: YamlDoc) -> Scenario:
 
 
 def load_scenario(path: str | Path, overrides: list[tuple[str, Any]] | None = None) -> Scenario:
-    """Load and validate a scenario file; ``overrides`` are ``(dotted.key, value)`` pairs applied first."""
+    """Load and validate a scenario file; ``overrides`` are ``(dotted.key, value)`` pairs applied first (a new
+    ``duration`` without a new ``settle`` scales ``settle`` with it: :func:`scale_settle`, :func:`check_red_active`)."""
     doc = load_yaml(path)
+    original = doc.data
     for key, value in overrides or []:
         doc = YamlDoc(apply_override(doc.data, key, value), doc.lines, doc.path)
-    return _from_doc(doc)
+    keys = {key for key, _ in overrides or []}
+    if "duration" in keys and "settle" not in keys:
+        doc = YamlDoc(scale_settle(original, doc.data), doc.lines, doc.path)
+    scenario = _from_doc(doc)
+    if keys & {"duration", "settle"}:
+        check_red_active(scenario, "settle" if "settle" in keys else "duration")
+    return scenario
+
+
+def _time(data: Any, key: str) -> float | None:
+    """``data[key]`` as a usable time (the model's default when absent; None when it is no finite number, so the
+    model's own validation reports it)."""
+    value = data.get(key, Scenario.model_fields[key].default) if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def scale_settle(original: Any, data: Any) -> Any:
+    """``data`` with ``settle`` scaled by new ``duration`` / the file's ``duration``, so a shorter battle keeps the
+    same share of red activity (the file's 30 s settle of 120 s becomes 10 s of a 40 s battle). Other times
+    (workload, events, plugin parameters) are absolute and stay. Unusable numbers are left to validation."""
+    before, after, settle = _time(original, "duration"), _time(data, "duration"), _time(original, "settle")
+    if before is None or after is None or settle is None or before <= 0 or after <= 0 or not settle:
+        return data
+    return {**data, "settle": round(settle * after / before, 3)}
+
+
+def check_red_active(scenario: Scenario, key: str) -> None:
+    """Refuse an overridden scenario whose red team is active (``duration - settle``) for less than half the
+    battle: its verdict would say little about the attack. ``key``: the overridden key the message names."""
+    if not any(spec.team == "red" for _, spec in scenario.roles()):
+        return
+    active = scenario.duration - scenario.settle
+    if active < scenario.duration / 2:
+        value = scenario.settle if key == "settle" else scenario.duration
+        raise ScenarioError(f"--param {key}={value:g}: red would be active for {active:g} s of the "
+                            f"{scenario.duration:g} s battle (duration - settle {scenario.settle:g}); it must be "
+                            f"active for at least half (settle at most {scenario.duration / 2:g})")
 
 
 def scenario_from_text(text: str, path: str = "<string>") -> Scenario:
@@ -581,7 +624,9 @@ __all__ = [
     "MIN_INTERVAL",
     "Scenario",
     "ScenarioError",
+    "check_red_active",
     "load_scenario",
+    "scale_settle",
     "scenario_from_dict",
     "scenario_from_text",
 ]
