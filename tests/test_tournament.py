@@ -128,7 +128,8 @@ def test_a_faulted_run_never_counts_as_a_defense_holding(tmp_path: Path) -> None
     ranks = text[text.index("defenses ranked"):]
     stopped = [(line.split()[1], line.split()[3]) for line in ranks.splitlines()
                if any(f" {d} " in line for d in ("watchtower", "peer_diversity", NONE))]
-    assert stopped == [("peer_diversity", "1/1"), (NONE, "0/1"), ("watchtower", "0/1")]  # faulted ranks last
+    # held / counted attack-seeds (the control lost on both): the faulted seed never holds
+    assert stopped == [("peer_diversity", "2/2"), ("watchtower", "1/2"), (NONE, "0/2")]
 
     write_outputs(doc, tmp_path / "out")
     written = json.loads((tmp_path / "out" / "tournament.json").read_text())
