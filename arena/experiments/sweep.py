@@ -6,6 +6,9 @@ more, or 10x less, stake than the others?").
 ``sweep.json`` and ``stake_vs_blocks.png``. Both, and the printed tables, end with :func:`interpret`'s sentences:
 what the numbers say about proposer selection, computed from them (gap between stake and block share measured in
 standard deviations of the sampling noise of that many blocks), so a reader is not left to guess.
+
+``--cluster tcp://HOST:8786`` or ``--cluster local:N`` runs each (case, seed) battle as one task on Dask
+(:mod:`arena.experiments.engines`); the rows are put back in case and seed order, so the outputs are the same.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import json
 import math
 import textwrap
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -27,9 +31,12 @@ from arena.cli.consoles import console as make_console
 from arena.cli.progress import batch_progress
 from arena.plugin_host.registry import PluginError, default_registry
 from arena.scenario.checks import check_scenario
-from arena.scenario.model import Scenario, load_scenario
+from arena.scenario.model import Scenario, load_scenario, scenario_from_dict
 from arena.scenario.yamlsource import ScenarioError, parse_param
 from arena.sim.runner import RunOutcome, run_battle
+
+if TYPE_CHECKING:
+    from arena.experiments.engines import Engine
 
 __all__ = ["SweepError", "aggregate", "default_stake_cases", "interpret", "parse_case", "plot_stake_vs_blocks",
            "run_sweep", "sweep_cmd"]
@@ -114,26 +121,50 @@ def _validator_names(outcome: RunOutcome) -> list[str]:
 
 
 def run_sweep(path: str, cases: list[list[tuple[str, Any]]] | dict[str, list[tuple[str, Any]]], seeds: list[int],
-              out_dir: Path | None = None, progress: Callable[[str, int], None] | None = None
-              ) -> list[dict[str, Any]]:
+              out_dir: Path | None = None, progress: Callable[[str, int], None] | None = None,
+              engine: Engine | None = None) -> list[dict[str, Any]]:
     """Run every case for every seed; one row per (case, seed, validator).
 
     ``cases`` is a list of override lists (named ``case0``, ``case1``...) or a mapping name -> overrides. Rows:
     ``{case, seed, validator, stake, stake_share, blocks, block_share, reward, reward_share, latency}``. When
     ``out_dir`` is given, ``sweep.json`` and ``stake_vs_blocks.png`` are written there. ``progress(case, seed)`` is
-    called after each battle (a sweep takes minutes: the command draws a bar with it).
+    called after each battle (a sweep takes minutes: the command draws a bar with it). ``engine``: run the
+    battles there, one task each (default: one after the other in this process).
     """
     named = cases if isinstance(cases, dict) else {f"case{i}": c for i, c in enumerate(cases)}
     rows: list[dict[str, Any]] = []
-    for case, overrides in named.items():
-        scenario = load_scenario(path, overrides)
-        for seed in seeds:
-            rows.extend(_run_case(scenario, case, seed))
-            if progress is not None:
-                progress(case, seed)
+    if engine is not None:
+        rows = _run_on(engine, path, named, seeds, progress)
+    else:
+        for case, overrides in named.items():
+            scenario = load_scenario(path, overrides)
+            for seed in seeds:
+                rows.extend(_run_case(scenario, case, seed))
+                if progress is not None:
+                    progress(case, seed)
     if out_dir is not None:
         write_outputs(rows, out_dir)
     return rows
+
+
+def _run_on(engine: Engine, path: str, named: dict[str, list[tuple[str, Any]]], seeds: list[int],
+            progress: Callable[[str, int], None] | None) -> list[dict[str, Any]]:
+    """Every (case, seed) battle as one task carrying its resolved scenario; rows in case, then seed order."""
+    resolved = {case: json.dumps(load_scenario(path, ov).model_dump(mode="json"), sort_keys=True)
+                for case, ov in named.items()}
+    items = [(case, resolved[case], seed) for case in named for seed in seeds]
+    done: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for case, seed, rows in engine.run(sweep_battle, items):
+        done[(case, seed)] = rows
+        if progress is not None:
+            progress(case, seed)
+    return [row for case, _, seed in items for row in done[(case, seed)]]
+
+
+def sweep_battle(item: tuple[str, str, int]) -> tuple[str, int, list[dict[str, Any]]]:
+    """One task of a distributed sweep: (case, resolved scenario JSON, seed) -> (case, seed, rows)."""
+    case, scenario_json, seed = item
+    return case, seed, _run_case(scenario_from_dict(json.loads(scenario_json)), case, seed)
 
 
 def _run_case(scenario: Scenario, case: str, seed: int) -> list[dict[str, Any]]:
@@ -320,8 +351,10 @@ def print_tables(rows: list[dict[str, Any]], console: Console) -> None:
               help="Seeds per case (the scenario's seed and the next ones).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default runs/sweep/<scenario name>).")
+@click.option("--cluster", default=None, metavar="ADDRESS", help="Run each (case, seed) battle as a task on Dask: "
+              "tcp://HOST:8786 or local:N; needs pip install 'ipv8-arena[cluster]'.")
 def sweep_cmd(scenario: str, params: tuple[str, ...], case_specs: tuple[str, ...], seeds: int,
-              out_dir: str | None) -> None:
+              out_dir: str | None, cluster: str | None) -> None:
     """Run a scenario under several cases and seeds; compare stake, block and reward shares per validator."""
     try:
         common = [parse_param(p) for p in params]
@@ -348,10 +381,27 @@ def sweep_cmd(scenario: str, params: tuple[str, ...], case_specs: tuple[str, ...
                 raise ScenarioError(f"case {name}: {exc}") from None
         target = Path(out_dir) if out_dir else Path("runs") / "sweep" / base.name
         seed_list = [base.seed + i for i in range(seeds)]
-        with batch_progress("sweep", len(full) * len(seed_list)) as advance:
-            rows = run_sweep(scenario, full, seed_list, target, lambda case, seed: advance(f"{case} seed {seed}"))
+        with _engine(cluster) as engine, batch_progress("sweep", len(full) * len(seed_list)) as advance:
+            rows = run_sweep(scenario, full, seed_list, target, lambda case, seed: advance(f"{case} seed {seed}"),
+                             engine)
     except (ScenarioError, PluginError) as exc:
         raise SweepError(str(exc)) from None
     print_tables(rows, make_console())
     click.echo(interpret(aggregate(rows)))
     click.echo(f"wrote {target / 'sweep.json'} and {target / 'stake_vs_blocks.png'}")
+
+
+@contextmanager
+def _engine(cluster: str | None) -> Iterator[Engine | None]:
+    """The Dask engine of ``--cluster`` (closed at the end), or None: the battles run here, one after the other."""
+    if cluster is None:
+        yield None
+        return
+    from arena.experiments.engines import EngineError, make_engine
+
+    try:
+        engine = make_engine(cluster)
+    except EngineError as exc:
+        raise SweepError(str(exc)) from None
+    with engine:
+        yield engine
