@@ -20,6 +20,7 @@ from rich.text import Text
 from test_referee import clean_run
 
 from arena.cli.main import main
+from arena.cli.score import tables
 from arena.experiments import scoring
 from arena.experiments.scoring import Scoreboard, TournamentFormatError, score
 from arena.experiments.tournament import NONE, Job, Plan, aggregate, control_outcomes, leaderboard, run_summary
@@ -347,7 +348,7 @@ def test_hostile_documents_never_raise_anything_but_a_format_error(doc: Any, how
         assert exc.key and "\n" not in str(exc)
     else:
         json.dumps(board.as_dict())  # a scoreboard is always printable
-        scoring.tables(board)
+        tables(board)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

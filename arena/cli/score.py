@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from arena.cli.errors import EXIT_OK, UserError, err_console
-from arena.experiments.scoring import SCORINGS, TournamentFormatError, score, tables
+from arena.experiments.scoring import SCORINGS, Scoreboard, TournamentFormatError, score
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def read_tournament(path: Path) -> Any:
@@ -63,6 +66,56 @@ def score_cmd(ctx: click.Context, tournament_json: str, scoring: str, as_json: b
     for line in board.warnings:
         err.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     ctx.exit(EXIT_OK)
+
+
+
+def _pts(x: float | None) -> str:
+    return "?" if x is None else f"{x:.2f}"
+
+
+def tables(board: Scoreboard) -> list[Table]:
+    """The attack and defense rankings as rich tables (names escaped: they come from the file)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    def table(title: str, caption: str, cols: tuple[str, ...], left: tuple[int, ...]) -> Table:
+        t = Table(title=title, caption=escape(caption))
+        for i, col in enumerate(cols):
+            t.add_column(col, justify="left" if i in left else "right")
+        return t
+
+    def faulted(n: int) -> str:
+        return f"[magenta]{n}[/]" if n else "0"
+
+    ctf = board.scoring == "ctf"
+    seeds = f"{board.seeds} seed{'s' * (board.seeds != 1)}"
+    if ctf:
+        atk = table(f"attacks (ctf scoring, {seeds})", board.formula["attacks"],
+                    ("#", "attack", "attack pts", "thefts / counted", "stolen", "control stolen", "faulted"), (1,))
+        for a in board.attacks:
+            atk.add_row(str(a.rank), escape(a.name), _pts(a.attack), f"{a.thefts}/{a.battles}", str(a.stolen),
+                        str(a.control_stolen), faulted(a.faulted))
+        dfn = table(f"defenses (ctf scoring, {seeds})", board.formula["defenses"],
+                    ("#", "defense", "total", "defense pts", "availability pts", "stops / counted",
+                     "service by seed", "stolen", "faulted", "note"), (1, 6, 9))
+        for d in board.defenses:
+            by_seed = " ".join("?" if v is None else f"{100 * v:.0f}%" for v in d.service_by_seed.values())
+            dfn.add_row(str(d.rank), escape(d.name), _pts(d.total), _pts(d.defense), _pts(d.availability),
+                        "-" if d.control else f"{d.stops}/{d.battles}", by_seed, str(d.stolen), faulted(d.faulted),
+                        "control (NOP team: thefts from it earn nothing)" if d.control else "")
+        return [atk, dfn]
+    atk = table(f"attacks (stolen scoring, {seeds})", board.formula["attacks"],
+                ("#", "attack", "stolen", "not held / counted", "control stolen", "faulted"), (1,))
+    for a in board.attacks:
+        atk.add_row(str(a.rank), escape(a.name), str(a.stolen), f"{a.thefts}/{a.battles}", str(a.control_stolen),
+                    faulted(a.faulted))
+    dfn = table(f"defenses (stolen scoring, {seeds})", board.formula["defenses"],
+                ("#", "defense", "held / counted", "faulted", "stolen", "share held", "note"), (1, 6))
+    for d in board.defenses:
+        dfn.add_row(str(d.rank), escape(d.name), f"{d.stops}/{d.battles}", faulted(d.faulted), str(d.stolen),
+                    "-" if d.total is None else f"{100 * d.total:.0f}%",
+                    "undefended control" if d.control else "nothing counted" if not d.battles else "")
+    return [atk, dfn]
 
 
 __all__ = ["read_tournament", "score_cmd"]
