@@ -162,6 +162,16 @@ def clean_run() -> Run:
     return r
 
 
+def minted_states(r: Run, name: str, amount: int) -> list[dict[str, Any]]:
+    """The run's validator states with ``amount`` tokens minted into ``name``'s balance on every one of them."""
+    states = r.states()
+    for s in states:
+        s["ledger"][ACCT[name]]["balance"] += amount
+        s["supply"] += amount
+        s["minted"] += amount
+    return states
+
+
 def check(v: Verdict, name: str) -> Any:
     return next(c for c in v.checks if c.name == name)
 
@@ -275,12 +285,7 @@ def test_minting_counts_money_beyond_rewards() -> None:
 
 def test_minting_counted_even_when_blue_holds_the_excess() -> None:
     r = clean_run()
-    states = r.states()
-    for s in states:
-        s["ledger"][ACCT["light5"]]["balance"] += 70
-        s["supply"] += 70
-        s["minted"] += 70
-    v = r.judge(states)
+    v = r.judge(minted_states(r, "light5", 70))
     assert v.stolen_by_kind["minting"] == 70
     assert "counted anyway" in check(v, "minting").detail
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from ipv8.keyvault.crypto import default_eccrypto
-from test_referee import ACCT, NAMES, PRICE, SYBIL, check, clean_run, tx
+from test_referee import ACCT, NAMES, PRICE, SYBIL, check, clean_run, minted_states, tx
 
 from arena.referee.checkers import LOSS_CATEGORIES, UNATTRIBUTED, Verdict
 from arena.referee.verify import GENESIS_HASH, leader, state_problem
@@ -91,12 +91,7 @@ def test_channel_theft_keeps_its_evidence_and_is_attributed() -> None:
 
 def test_minted_with_no_plugin_explaining_it_is_unattributed() -> None:
     r = clean_run()
-    states = r.states()
-    for s in states:
-        s["ledger"][ACCT["light6"]]["balance"] += 500
-        s["supply"] += 500
-        s["minted"] += 500
-    v = r.judge(states)
+    v = r.judge(minted_states(r, "light6", 500))
     assert v.stolen_by_category["minted"] == 500 and v.stolen_by_kind["minting"] == 500
     assert v.stolen_by_plugin == {UNATTRIBUTED: 500}  # the run's only evidence is of kind double_spend
 

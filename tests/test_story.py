@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from test_referee import ACCT, NAMES, PRICE, SYBIL, clean_run, tx
+from test_referee import ACCT, NAMES, PRICE, SYBIL, clean_run, minted_states, tx
 
 from arena.cli.main import main
 from arena.referee.checkers import EVIDENCE_CATEGORIES, Verdict
@@ -60,12 +60,7 @@ def test_forged_debit_channel_theft_and_minting_each_get_a_sentence() -> None:
          balance_b=60)
     r.ev("channel_settled", node=0, channel="c1" * 16, a=a, b=b, closer=b, seq=2, balance_a=10, balance_b=90,
          disputed=False, paid_a=10, paid_b=90)
-    states = r.states()
-    for s in states:
-        s["ledger"][ACCT["light6"]]["balance"] += 500
-        s["supply"] += 500
-        s["minted"] += 500
-    v = r.judge(states)
+    v = r.judge(minted_states(r, "light6", 500))
     by = {lo.category: lo for lo in v.story.losses}
     assert set(by) == {"forged_debit", "channel_theft", "minted"}
     forged = by["forged_debit"].sentence
