@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from honest.contract import Recorder
+
 if TYPE_CHECKING:
     from honest.chain import Head
     from honest.channels import ChannelCloseSeen, ChannelView
@@ -111,6 +113,9 @@ class NoHooks:
 
 @dataclass
 class NodeEnv:
+    """The one object a node is handed by whoever runs it: the time, its random stream, the referee contract's
+    event helpers (``events``), and the plugin hooks (``hooks``: every decision and veto hook of the arena)."""
+
     index: int
     role: str  # validator | light | merchant
     team: str = "blue"
@@ -118,6 +123,11 @@ class NodeEnv:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     record: Callable[..., None] = lambda ev, **f: None
     hooks: NodeHooks = field(default_factory=NoHooks)
+    #: the referee contract's one-line helpers (:class:`honest.contract.Recorder`), writing through ``record``
+    events: Recorder = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.events = Recorder(self.record, self.index)
 
     def now(self) -> float:
         return self.clock()

@@ -122,8 +122,7 @@ class ChannelCore:
         ch.states.append(st)
         self._save(ch)
         names = ch.names
-        self.env.record("channel_signed", node=self.env.index, channel=names[0], seq=st.seq, a=names[1], b=names[2],
-                        balance_a=st.balance_a, balance_b=st.balance_b)
+        self.env.events.channel_update(names[0], st.seq, names[1], names[2], st.balance_a, st.balance_b)
 
     def _set_status(self, ch: Channel, status: str) -> None:
         if ch.status == status:
@@ -133,13 +132,11 @@ class ChannelCore:
         self._save(ch)
         if status == OPEN:
             self.counts["opened"] += 1
-            self.env.record("channel_opened", node=self.env.index, channel=ch.channel_id.hex(), a=ch.a.hex(),
-                            b=ch.b.hex(), deposit=ch.deposit)
+            self.env.events.channel_open(ch.channel_id, ch.a, ch.b, ch.deposit)
         elif status == CLOSED_:
             self.counts[f"closed_{ch.close_kind or 'unknown'}"] += 1
             st = ch.latest
-            self.env.record("channel_closed", node=self.env.index, channel=ch.channel_id.hex(), kind=ch.close_kind,
-                            seq=st.seq, balance_a=st.balance_a, balance_b=st.balance_b)
+            self.env.events.channel_close(ch.channel_id, ch.close_kind, st.seq, st.balance_a, st.balance_b)
 
     def view(self, ch: Channel) -> ChannelView:
         st = ch.latest
@@ -174,8 +171,7 @@ class ChannelCore:
         host = self.host
         fee = self.cfg.channel_tx_fee
         tx = host.make_tx(receiver, amount, fee, kind=kind, data=data)
-        self.env.record("intent", node=self.env.index, tx=tx.tx_id.hex(), sender=host.account.hex(),
-                        receiver=receiver.hex(), amount=amount, fee=fee, nonce=tx.nonce, purpose=purpose)
+        self.env.events.intent(tx, purpose)
         host.submit(tx)
         self.txs[tx.tx_id] = [tx, self.env.now(), 1]
         return tx

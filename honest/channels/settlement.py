@@ -71,10 +71,9 @@ class SettlementWatch:
                 seq, ba, bb = rec.close_seq, rec.close_balance_a, rec.close_balance_b
                 closer = rec.closer or bytes(20)
                 self.counts["closed_cooperatively" if cid in self.cooperative else "closed_unilaterally"] += 1
-            self.env.record("channel_settled", node=self.env.index, channel=cid.hex(), a=rec.a.hex(), b=rec.b.hex(),
-                            closer=closer.hex(), seq=seq, balance_a=ba, balance_b=bb, disputed=disputed,
-                            paid_a=rec.close_balance_a, paid_b=rec.close_balance_b,
-                            dispute_seq=rec.close_seq if disputed else None, height=tree.finalized_height)
+            self.env.events.channel_settled(cid, rec.a, rec.b, closer, seq, ba, bb, disputed, rec.close_balance_a,
+                                            rec.close_balance_b, rec.close_seq if disputed else None,
+                                            tree.finalized_height)
 
     def _note(self, tx: Tx) -> bytes:
         if tx.kind == TX_CHANNEL_OPEN:

@@ -34,15 +34,16 @@ class BlockProduction(NodeBase):
         if self.env.has_hook("arena_propose_block"):
             decision = self.env.hooks.propose_block(block=block)
             if decision == "withhold":
-                self.env.record("withheld", node=self.env.index, slot=slot)
+                self.env.events.block_withheld(slot)
                 return
             if isinstance(decision, Block):  # re-signed and rebuilt: those of its txs that apply, a true state root
                 h = decision.header
                 parent = h.parent if self.tree.state(h.parent) is not None else head
                 block = self.tree.build(self.key, parent, h.slot, list(decision.txs))
         self.blocks_proposed += 1
-        self.env.record("propose", node=self.env.index, hash=block.block_hash.hex(), height=block.header.height,
-                        slot=slot, txs=len(block.txs), parent=block.header.parent.hex())
+        self.env.events.block_proposed(block)
+        for tx in block.txs:
+            self.env.events.tx_included(tx, block)
         self.on_block(block, None, None)
         item_data = block.to_bytes()
         self.gossip.broadcast(ITEM_BLOCK, item_data)
@@ -55,7 +56,7 @@ class BlockProduction(NodeBase):
         if self.env.has_hook("arena_validate_block"):
             vetoes = self.env.hooks.validate_block(block=block)
             if vetoes:
-                self.env.record("block_rejected", node=self.env.index, hash=h.hex(), reason=f"veto:{vetoes[0]}")
+                self.env.events.block_rejected(h, f"veto:{vetoes[0]}")
                 return False
         reason = self.tree.add(block, self.now_slot())
         if reason == "unknown_parent":
@@ -67,7 +68,7 @@ class BlockProduction(NodeBase):
                 self.send_to(src, from_key, BlockRequest(0, parent))
             return False
         if reason is not None:
-            self.env.record("block_rejected", node=self.env.index, hash=h.hex(), reason=reason)
+            self.env.events.block_rejected(h, reason)
             return False
         self.store.save_block(block)
         self.requested.pop(h, None)

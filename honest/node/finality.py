@@ -67,15 +67,29 @@ class Finality(NodeBase):
                 self.pending_votes.append(vote)
             return True
         if reason == "equivocation":
-            self.env.record("equivocation", node=self.env.index, voter=vote.voter.hex(), height=vote.height)
+            self.env.events.equivocation(vote.voter, vote.height)
             return True
         if reason is not None:
             return False
         if self.tree.finalized != self.last_finalized:
+            self._record_finality(self.last_finalized)
             self.last_finalized = self.tree.finalized
             self.store.save_finalized(self.tree.finalized, self.tree.finalized_height)
-            self.env.record("finalized", node=self.env.index, height=self.tree.finalized_height,
-                            hash=self.tree.finalized.hex())
             self.settlements.on_finality()
             self._choose_head()
         return True
+
+    def _record_finality(self, previous: bytes) -> None:
+        """The referee contract's events of a finality step: each newly final transaction, then the new height."""
+        tree = self.tree
+        fresh = []
+        for h in tree.ancestors(tree.finalized):
+            if h == previous:
+                break
+            fresh.append(h)
+        for h in reversed(fresh):
+            block = tree.block(h)
+            if block is not None:
+                for tx in block.txs:
+                    self.env.events.tx_finalized(tx, block)
+        self.env.events.block_finalized(tree.finalized_height, tree.finalized)

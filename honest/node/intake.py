@@ -82,7 +82,7 @@ class TxIntake(NodeBase):
         if not self.verify_tx(tx):
             # Not cached by id: the id does not cover the signature, and a forged copy must not block the real one.
             self.bad_signatures += 1
-            self.env.record("tx_rejected", node=self.env.index, tx=tx_id.hex(), reason="bad_signature")
+            self.env.events.tx_rejected(tx_id, "bad_signature")
             return False
         if self.env.has_hook("arena_validate_transfer"):
             vetoes = self.env.hooks.validate_transfer(tx=tx)
@@ -128,7 +128,7 @@ class TxIntake(NodeBase):
         self.rejected[tx_id] = reason
         if len(self.rejected) > 50_000:
             self.rejected.popitem(last=False)
-        self.env.record("tx_rejected", node=self.env.index, tx=tx_id.hex(), reason=reason)
+        self.env.events.tx_rejected(tx_id, reason)
         return False
 
     @checked(SubmitTx)
@@ -145,5 +145,6 @@ class TxIntake(NodeBase):
         if not ok:  # an acceptance needs no answer: the light node learns the outcome from status queries
             self.send_to(src, key, TxAck(tx.tx_id, False, self.rejected.get(tx.tx_id, "duplicate")))
         if ok and not held:
+            self.env.events.tx_accepted(tx)
             self.gossip.broadcast(ITEM_TX, tx.to_bytes())
 

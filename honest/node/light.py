@@ -80,8 +80,7 @@ class LightClient(NodeBase):
         if not self.validators():
             return None
         tx = self.make_tx(receiver, amount, fee)
-        self.env.record("intent", node=self.env.index, tx=tx.tx_id.hex(), sender=self.account.hex(),
-                        receiver=receiver.hex(), amount=amount, fee=fee, nonce=tx.nonce, purpose=purpose)
+        self.env.events.intent(tx, purpose)
         self.submit(tx)
         return tx
 

@@ -116,8 +116,7 @@ class Purchases(NodeBase):
         buyer = self.buyers.get(order.tx_id)
         self.delivered.append({"order": order.order_id, "tx": order.tx_id.hex(), "buyer": order.buyer.hex(),
                                "value": self.config.price})
-        self.env.record("delivery", node=self.env.index, order=order.order_id, tx=order.tx_id.hex(),
-                        buyer=order.buyer.hex(), value=self.config.price, amount=order.amount)
+        self.env.events.delivery(order.order_id, order.tx_id, order.buyer, self.config.price, order.amount)
         if buyer is not None:
             self.send_to(buyer[0], buyer[1], Delivery(buyer[2], self.config.price))
 

@@ -57,7 +57,7 @@ class Transport(NodeBase):
 
     def count_drop(self, reason: str, kind: str = "") -> None:
         self.drops[reason] += 1
-        self.env.record("msg_drop", node=self.env.index, reason=reason, kind=kind)
+        self.env.events.message_dropped(reason, kind)
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         self.register_anonymous_task("later", fn, delay=delay)
