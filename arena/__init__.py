@@ -36,15 +36,34 @@ if TYPE_CHECKING:
         hookimpl,
         work_of,
     )
+    from arena.protocols.api import Genesis, NodeSetup, Protocol
+    from honest.contract import CONTRACT_VERSION, Recorder, block_record, ledger_record, tx_record
+    from honest.env import NodeEnv, NodeHooks
 
 __version__ = "0.1.0"
 
-__all__ = ["WITHHOLD", "Adversary", "BudgetExceeded", "Contact", "Evidence", "EvidenceKind", "Identity", "InMessage",
-           "ItemKind", "NodeContext", "OutMessage", "Packet", "Params", "PaymentStatus", "PeerInfo", "Plugin", "Role",
-           "TxKind", "TxStatus", "Wallet", "__version__", "hookimpl", "work_of"]
+#: The protocol API (a team's own implementation, docs/protocols.md) and the referee contract: name -> module.
+PROTOCOL_API = {
+    "Genesis": "arena.protocols.api", "NodeSetup": "arena.protocols.api", "Protocol": "arena.protocols.api",
+    "CONTRACT_VERSION": "honest.contract", "Recorder": "honest.contract", "block_record": "honest.contract",
+    "ledger_record": "honest.contract", "tx_record": "honest.contract",
+    "NodeEnv": "honest.env", "NodeHooks": "honest.env",
+}
+
+__all__ = ["CONTRACT_VERSION", "WITHHOLD", "Adversary", "BudgetExceeded", "Contact", "Evidence", "EvidenceKind",
+           "Genesis", "Identity", "InMessage", "ItemKind", "NodeContext", "NodeEnv", "NodeHooks", "NodeSetup",
+           "OutMessage", "Packet", "Params", "PaymentStatus", "PeerInfo", "Plugin", "Protocol", "Recorder", "Role",
+           "TxKind", "TxStatus", "Wallet", "__version__", "block_record", "hookimpl", "ledger_record", "tx_record",
+           "work_of"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in PROTOCOL_API:
+        import importlib
+
+        value = getattr(importlib.import_module(PROTOCOL_API[name]), name)
+        globals()[name] = value
+        return value
     if name in __all__:
         from arena import plugin_api
 

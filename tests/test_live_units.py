@@ -16,7 +16,7 @@ from arena.live.endpoint import BindError, GuardSettings, LiveEndpoint, TokenBuc
 from arena.live.plan import BattlePlan, load_roster, parse_address
 from arena.live.process import ProcessSpec
 from arena.plugin_host.registry import default_registry
-from arena.protocols.honest import HonestProtocol
+from arena.protocols.honest import HonestProtocol, bootstrap_addresses
 from arena.runtime.keys import node_key
 from arena.scenario.model import Scenario, load_scenario, scenario_from_dict
 from arena.scenario.yamlsource import ScenarioError
@@ -49,7 +49,7 @@ def test_bootstrap_follows_the_simulator_on_a_ring() -> None:
     protocol = HonestProtocol()
     world = World(sc, protocol)
     for node in world.nodes:
-        sim = [world.network.host_of[a] for a in protocol._bootstrap(world, node)]
+        sim = [world.network.host_of[a] for a in bootstrap_addresses(world, node)]
         live = [a[1] - 7000 for a in plan.bootstrap(node.index)]
         assert live == sim, node.name
 

@@ -77,11 +77,12 @@ class UserError(click.ClickException):
 def user_errors(crash: tuple[type[BaseException], ...] = (), label: str = "run crashed") -> Iterator[None]:
     """Scenario and plugin errors exit 2 with one line, no traceback; ``crash`` exceptions exit 3."""
     from arena.plugin_host.registry import PluginError
+    from arena.protocols.registry import ProtocolError
     from arena.scenario.yamlsource import ScenarioError
 
     try:
         yield
-    except (ScenarioError, PluginError) as exc:
+    except (ScenarioError, PluginError, ProtocolError) as exc:
         raise UserError(str(exc)) from None
     except crash as exc:
         err_console().print(f"[red]{label}:[/red] {exc}")

@@ -76,9 +76,10 @@ def escape(text: str) -> str:
 
 def user_errors() -> AbstractContextManager[None]:
     """Bad input becomes a one-line message and exit 2; a crash of the simulated world exits 3."""
+    from arena.protocols.hosted import StateError
     from arena.sim.loop import SimulationError
 
-    return _user_errors((SimulationError,), "run crashed")
+    return _user_errors((SimulationError, StateError), "run crashed")
 
 
 @click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
@@ -151,6 +152,8 @@ def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Run directory.")
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Load a plugin file.")
+@click.option("--protocol", "protocol", default=None, help="Run this protocol instead of the scenario's: a "
+              "file (ourchain.py), an installed name, or package.module:Class (docs/protocols.md).")
 @click.option("--param", "params", multiple=True, help="Override a scenario key: validators.0.stake=500.")
 @click.option("--check-determinism", is_flag=True, help="Run twice and fail on the first differing event.")
 @click.option("--baseline", is_flag=True, help="Also run with the red plugins off and report the difference.")
@@ -162,9 +165,9 @@ def progress_bar(total: float, enabled: bool) -> Iterator[BattleProgress | None]
               help="Do not write report.html (scripted runs; `arena report RUN_DIR` builds it later from the files).")
 @click.option("--expect", "expect", type=VERDICT_CHOICE, default=None,
               help="Exit 1 unless the verdict is this one (overrides the verdict of the scenario's expect:).")
-def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str, ...], params: tuple[str, ...],
-        check_determinism: bool, baseline: bool, quiet: bool, as_json: bool, open_report: bool, no_report: bool,
-        expect: str | None) -> None:
+def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str, ...], protocol: str | None,
+        params: tuple[str, ...], check_determinism: bool, baseline: bool, quiet: bool, as_json: bool,
+        open_report: bool, no_report: bool, expect: str | None) -> None:
     """Run a battle in the deterministic simulator.
 
     The run directory (trace.jsonl, states/, result.json with the verdict) is complete before report.html is
@@ -178,6 +181,8 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
     console = err_console()
     with user_errors():
         sc = load(scenario, params)
+        if protocol is not None:  # a file is loaded here, so that the check below knows its protocol's name
+            sc = sc.model_copy(update={"protocol": protocol_name(protocol)})
         registry = default_registry(plugins)
         check_scenario(sc, scenario, registry)
         target = Path(out_dir) if out_dir else default_out_dir(sc)
@@ -210,6 +215,17 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
         write_report_or_warn(target)
     print_outcome(result, target, quiet, as_json, open_report)
     sys.exit(exit_for(result, sc.expect, expect))
+
+
+def protocol_name(ref: str) -> str:
+    """What a ``--protocol`` reference puts in the scenario's ``protocol``: a file becomes the name of the protocol
+    it defines (loaded already), anything else stays as given."""
+    if ref.endswith(".py") or "/" in ref:
+        from arena.protocols.registry import load_protocol_file
+
+        cls = load_protocol_file(ref)
+        return cls.name or Path(ref).stem
+    return ref
 
 
 def write_report_or_warn(target: Path) -> None:

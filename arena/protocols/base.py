@@ -1,4 +1,4 @@
-"""What a world runs on its nodes: a protocol builds each node's Community and reports the final state."""
+"""What a world runs on its nodes: a world protocol builds each node's Community and reports the final state."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from arena.sim.world import NodeRuntime, World
 
 
-class Protocol:
-    """Base: override :meth:`create`; the rest are optional."""
+class WorldProtocol:
+    """How a world runs a protocol on its nodes (the simulator's side). Teams write an
+    :class:`arena.protocols.api.Protocol` instead, which :class:`~arena.protocols.hosted.HostedProtocol` runs; the
+    honest protocol and PingPong are world protocols of their own. Override :meth:`create`; the rest are optional."""
 
     name = "base"
 
@@ -48,7 +50,7 @@ class Protocol:
         return {}
 
 
-class PingPongProtocol(Protocol):
+class PingPongProtocol(WorldProtocol):
     """Every node pings its topology neighbours (the course template's example)."""
 
     name = "pingpong"
@@ -78,11 +80,8 @@ class PingPongProtocol(Protocol):
         }
 
 
-def get_protocol(name: str) -> Protocol:
-    if name == "pingpong":
-        return PingPongProtocol()
-    if name == "honest":
-        from arena.protocols.honest import HonestProtocol
+def get_protocol(name: str) -> WorldProtocol:
+    """The world protocol for a scenario's ``protocol`` (:func:`arena.protocols.registry.resolve`)."""
+    from arena.protocols.registry import resolve
 
-        return HonestProtocol()
-    raise ValueError(f"unknown protocol {name!r}")
+    return resolve(name)

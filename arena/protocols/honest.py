@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +17,12 @@ from ipv8.community import Community
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
-from arena.protocols.base import Protocol
+from arena.protocols.base import WorldProtocol
 from arena.protocols.channel_workload import ChannelPlan, channel_config, channel_results
 from arena.scenario.model import Scenario
 from honest.channels import ChannelStore
 from honest.config import NodeConfig
+from honest.contract import CONTRACT_VERSION, block_record
 from honest.env import NodeEnv
 from honest.ledger import MemoryStore
 from honest.node import HonestNode, HonestSettings
@@ -68,7 +69,7 @@ def genesis_tables(sc: Scenario, public_keys: Sequence[bytes]) -> GenesisTables:
 def genesis_fields(sc: Scenario, g: GenesisTables, plugins: dict[str, list[str]]) -> dict[str, Any]:
     """The fields of the ``genesis`` trace event (what the referee knows about every node)."""
     roles = sc.roles()
-    return dict(accounts={g.names[a]: a.hex() for a in g.names},
+    return dict(protocol=sc.protocol, contract=CONTRACT_VERSION, accounts={g.names[a]: a.hex() for a in g.names},
                 balances={g.names[a]: b for a, b in g.balances.items()},
                 stakes={g.names[a]: s for a, s in g.stakes.items()},
                 teams={f"{r}{i}": spec.team for i, (r, spec) in enumerate(roles)},
@@ -119,7 +120,18 @@ def workload_schedule(sc: Scenario, rng: random.Random) -> list[WorkItem]:
     return out
 
 
-class HonestProtocol(Protocol):
+def bootstrap_addresses(world: World, node: NodeRuntime) -> list[tuple[str, int]]:
+    """The first validators this node can reach; else its topology neighbours (its LAN)."""
+    sc = world.scenario
+    n_val = len(sc.validator_list)
+    wanted = [i for i in range(min(sc.peering.bootstrap, n_val)) if i != node.index]
+    reachable = [i for i in wanted if world.network.connected(node.index, i)]
+    if not reachable:
+        reachable = world.network.neighbours(node.index)[: sc.peering.peer_limit]
+    return [world.nodes[i].endpoint.address for i in reachable]
+
+
+class HonestProtocol(WorldProtocol):
     name = "honest"
 
     def prepare(self, world: World) -> None:
@@ -137,16 +149,6 @@ class HonestProtocol(Protocol):
             sc, g, {n.name: n.plugin_names for n in world.nodes if n.plugin_names}))
         self.channel_plan = ChannelPlan.build(world, self.balances) if sc.channels.enabled else None
 
-    def _bootstrap(self, world: World, node: NodeRuntime) -> list[tuple[str, int]]:
-        """The first validators this node can reach; else its topology neighbours (its LAN)."""
-        sc = world.scenario
-        n_val = len(sc.validator_list)
-        wanted = [i for i in range(min(sc.peering.bootstrap, n_val)) if i != node.index]
-        reachable = [i for i in wanted if world.network.connected(node.index, i)]
-        if not reachable:
-            reachable = world.network.neighbours(node.index)[: sc.peering.peer_limit]
-        return [world.nodes[i].endpoint.address for i in reachable]
-
     def create(self, world: World, node: NodeRuntime) -> Community:
         sc = world.scenario
         spec = sc.roles()[node.index][1]
@@ -158,7 +160,7 @@ class HonestProtocol(Protocol):
         settings = HonestSettings(
             my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,
             env=env, config=node_config(sc, price), genesis_balances=self.balances, genesis_stakes=self.stakes,
-            store=self.stores[node.index], bootstrap=self._bootstrap(world, node), address=node.endpoint.address,
+            store=self.stores[node.index], bootstrap=bootstrap_addresses(world, node), address=node.endpoint.address,
             channel_store=self.channel_stores[node.index],
         )
         community = HonestNode(settings)
@@ -249,7 +251,7 @@ def honest_node_state(c: HonestNode, name: str, index: int, role: str, team: str
                 supply=fin_state.supply(), minted=fin_state.minted, burned=fin_state.burned,
                 genesis_supply=fin_state.genesis_supply, forks_seen=tree.forks_seen(),
                 blocks_proposed=c.blocks_proposed, mempool=len(c.mempool),
-                chain=[_block_summary(b, votes.get(b.block_hash, ())) for b in chain],
+                chain=[block_record(b, votes.get(b.block_hash, ())) for b in chain],
                 evidence=len(getattr(tree, "evidence", [])), channel_counts=c.settlements.summary(),
             )
     else:
@@ -258,17 +260,3 @@ def honest_node_state(c: HonestNode, name: str, index: int, role: str, team: str
         if c.channels.channels or c.channels.stats.attempted:
             out.update(c.channels.summary())
     return out
-
-
-def _block_summary(block: Any, votes: Iterable[Any] = ()) -> dict[str, Any]:
-    """A finalised block as the referee reads it: enough to recheck its header signature, its transaction root,
-    every transaction's signature and the votes counted for it (``arena/referee/verify.py``)."""
-    h = block.header
-    return {"hash": block.block_hash.hex(), "height": h.height, "slot": h.slot, "proposer": h.proposer.hex(),
-            "parent": h.parent.hex(), "proposer_key": h.proposer_key.hex(), "tx_root": h.tx_root.hex(),
-            "state_root": h.state_root.hex(), "signature": h.signature.hex(),
-            "txs": [{"id": t.tx_id.hex(), "kind": t.kind, "sender": t.sender.hex(), "receiver": t.receiver.hex(),
-                     "amount": t.amount, "fee": t.fee, "nonce": t.nonce, "sender_key": t.sender_key.hex(),
-                     "data": t.data.hex(), "signature": t.signature.hex()} for t in block.txs],
-            "votes": sorted(({"voter_key": v.voter_key.hex(), "signature": v.signature.hex()} for v in votes),
-                            key=lambda v: v["voter_key"])}

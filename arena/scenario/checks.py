@@ -62,6 +62,7 @@ class _Checker:
         return ScenarioError.at(self.doc.path, self.doc.line_for(loc), ".".join(str(p) for p in loc), message)
 
     def run(self) -> None:
+        self.protocol()
         for team in ("red", "blue"):
             for k, use in enumerate(getattr(self.sc.teams, team).plugins):
                 self.plugin(use, team, f"the {team} team", ("teams", team, "plugins", k))
@@ -78,6 +79,15 @@ class _Checker:
         if self.sc.channels.enabled:
             self.topology(self.sc.channels.topology, len(self.sc.light_list), ("channels", "topology"),
                           "light nodes")
+
+    def protocol(self) -> None:
+        """The protocol resolves (a built-in, an installed one, a ``module:Class``, or one loaded from a file)."""
+        from arena.protocols.registry import ProtocolError, protocol_class
+
+        try:
+            protocol_class(self.sc.protocol)
+        except ProtocolError as err:
+            raise self.fail(("protocol",), str(err)) from None
 
     # -- plugins ---------------------------------------------------------------------------------------------------
     def plugin(self, use: PluginUse, team: str, where: str, loc: Loc) -> None:

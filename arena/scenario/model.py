@@ -398,6 +398,13 @@ MerchantsField = Annotated[
 ]
 
 
+#: ``protocol``: a name, or ``package.module:Class`` (dotted identifiers, one colon).
+_PROTOCOL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*(:[A-Za-z_][A-Za-z0-9_]*)?$"
+#: The simulator's wall clock at virtual second 0: 2023-11-14 22:13:20 UTC, a realistic time (py-ipv8 reads 0 as
+#: "never" and computes ``time.time() - 30``).
+DEFAULT_EPOCH = 1_700_000_000.0
+
+
 class Scenario(Strict):
     """A battle. Bounds: at most MAX_NODES nodes and at least one validator, ``settle < duration <= MAX_DURATION``,
     and the per-field bounds given in each field's description."""
@@ -418,8 +425,12 @@ class Scenario(Strict):
     trace_level: Literal["summary", "default", "packets"] = Field("default", description="how much trace.jsonl "
                                                                   "records: summary (no drops), default (drops "
                                                                   "too), packets (every packet too)")
-    protocol: Literal["honest", "pingpong"] = Field("honest", description="what runs on the nodes: the honest "
-                                                    "blockchain or the course template's PingPong")
+    protocol: str = Field("honest", min_length=1, max_length=200, pattern=_PROTOCOL_PATTERN,
+                          description="what runs on the nodes: honest (the reference blockchain), pingpong (the "
+                          "course template), the name of an installed protocol (entry point group "
+                          "arena.protocols), or package.module:Class (docs/protocols.md)")
+    epoch: float = Field(DEFAULT_EPOCH, ge=0, le=4_102_444_800, description="the Unix time the simulator's wall "
+                         "clock shows at virtual second 0 (what py-ipv8's time.time() returns; same for every run)")
     network: NetworkModel = Field(default_factory=NetworkModel, description="topology, links and regions")
     events: list[EventModel] = Field(default_factory=list, max_length=10_000, description="scheduled faults: "
                                      "partitions, heals, crashes, restarts")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from arena.plugin_host.registry import Registry, default_registry
-from arena.protocols.base import get_protocol
+from arena.protocols.base import WorldProtocol, get_protocol
 from arena.referee.seal import seal
 from arena.scenario.model import Scenario
 from arena.sim.world import World
@@ -63,15 +63,18 @@ def run_battle(
     cache_signatures: bool = True,
     watch: Callable[[World], None] | None = None,
     report: bool = True,
+    protocol: WorldProtocol | None = None,
 ) -> RunOutcome:
     """Run ``scenario`` once in the simulator; write the run directory (with ``report.html``) when ``out_dir`` is
     given. ``watch`` receives the world before it runs (a progress display reads its counters). ``report=False``
-    skips ``report.html`` (tournaments: ``arena report RUN_DIR`` builds it later from the files)."""
+    skips ``report.html`` (tournaments: ``arena report RUN_DIR`` builds it later from the files). ``protocol``
+    replaces the scenario's ``protocol`` (``arena run --protocol``)."""
     seed = scenario.seed if seed is None else seed
     registry = registry or default_registry()
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    protocol = get_protocol(scenario.protocol)
+    if protocol is None:
+        protocol = get_protocol(scenario.protocol)
     world = World(scenario, protocol, registry, out_dir, seed, keep_trace=keep_trace, red_enabled=red_enabled,
                   cache_signatures=cache_signatures)
     if watch is not None:

@@ -37,7 +37,7 @@ from arena.sim.network import Address, LinkSpec, SimNetwork
 from honest.env import NodeHooks, NoHooks
 
 if TYPE_CHECKING:
-    from arena.protocols.base import Protocol
+    from arena.protocols.base import WorldProtocol
 
 PORT = 7000
 NO_HOOKS = NoHooks()
@@ -78,7 +78,7 @@ class NodeRuntime:
 
 
 class World:
-    def __init__(self, scenario: Scenario, protocol: Protocol, registry: Registry | None = None,
+    def __init__(self, scenario: Scenario, protocol: WorldProtocol, registry: Registry | None = None,
                  out_dir: Path | None = None, seed: int | None = None, keep_trace: bool = False,
                  red_enabled: bool = True, cache_signatures: bool = True) -> None:
         self.scenario = scenario

@@ -1,0 +1,190 @@
+"""The protocol API: a team's implementation found three ways, run like the honest one, judged by the same referee.
+
+``tests/protocols/honest_api.py`` is the reference honest node run through the public API only (as a team's own
+Community would be), so its battles must give the built-in protocol's verdict; what differs is that the arena's
+message boundary now stands between it and the network.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arena.plugin_host.registry import default_registry
+from arena.protocols import registry as protocols
+from arena.protocols.honest import HonestProtocol
+from arena.protocols.hosted import HostedProtocol
+from arena.scenario.checks import check_scenario
+from arena.scenario.model import load_scenario
+from arena.scenario.yamlsource import ScenarioError
+from arena.sim.runner import run_battle
+
+ROOT = Path(__file__).resolve().parent.parent
+HONEST_API = Path(__file__).parent / "protocols" / "honest_api.py"
+RED_PLUGINS = Path(__file__).parent / "red_plugins"
+DOUBLE_SPEND = ROOT / "scenarios" / "day4_double_spend.yaml"
+ARENA = [sys.executable, "-m", "arena.cli.main"]
+
+
+def short(path: Path = DOUBLE_SPEND, **over: Any) -> Any:
+    """The double-spend battle cut to 40 virtual seconds (its first attempts fall inside: start 5, interval 8)."""
+    return load_scenario(path, [("duration", 40), *over.items()])
+
+
+# -- finding a protocol ----------------------------------------------------------------------------------------------
+def test_the_built_ins_and_a_file_resolve() -> None:
+    assert isinstance(protocols.resolve("honest"), HonestProtocol)
+    hosted = protocols.resolve(str(HONEST_API))
+    assert isinstance(hosted, HostedProtocol) and hosted.name == "honest_api"
+    assert "honest_api" in protocols.known()  # a loaded file's name is usable in scenarios from now on
+    assert isinstance(protocols.resolve("honest_api"), HostedProtocol)
+
+
+def test_module_colon_class_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "team_chain.py").write_text(HONEST_API.read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hosted = protocols.resolve("team_chain:HonestViaApi")
+    assert isinstance(hosted, HostedProtocol) and type(hosted.impl).__name__ == "HonestViaApi"
+    with pytest.raises(protocols.ProtocolError, match="not an arena.Protocol subclass"):
+        protocols.resolve("team_chain:Peer")
+
+
+def test_an_entry_point_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "installed_chain.py").write_text(HONEST_API.read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = EntryPoint("ourchain", "installed_chain:HonestViaApi", protocols.GROUP)
+    monkeypatch.setattr(protocols, "entry_points", lambda group: [ep] if group == protocols.GROUP else [])
+    assert protocols.installed() == {"ourchain": "installed_chain:HonestViaApi"}
+    hosted = protocols.resolve("ourchain")
+    assert isinstance(hosted, HostedProtocol) and type(hosted.impl).__name__ == "HonestViaApi"
+
+
+def test_an_unknown_protocol_is_a_scenario_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nduration: 10\nprotocol: no_such_chain\n")
+    sc = load_scenario(path)
+    with pytest.raises(ScenarioError) as err:
+        check_scenario(sc, path, default_registry())
+    text = str(err.value)
+    assert f"{path}:3" in text and "protocol" in text and "unknown protocol 'no_such_chain'" in text
+
+
+@pytest.mark.parametrize("body, message", [
+    ("x = 1\n", "needs exactly one arena.Protocol subclass, found none"),
+    ("raise RuntimeError('boom')\n", "import failed: RuntimeError: boom"),
+])
+def test_a_bad_protocol_file_is_one_line_and_exit_2(body: str, message: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad_chain.py"
+    bad.write_text(body)
+    proc = subprocess.run([*ARENA, "run", str(DOUBLE_SPEND), "--protocol", str(bad), "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+# -- running it --------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The short double-spend battle on the built-in honest protocol and on the same node through the API."""
+    out = {}
+    for label, protocol in (("builtin", None), ("api", protocols.resolve(str(HONEST_API)))):
+        target = tmp_path_factory.mktemp(label)
+        res = run_battle(short(), out_dir=target, protocol=protocol, report=False).result
+        out[label] = {"result": res, "dir": target}
+    return out
+
+
+def test_the_api_path_gives_the_built_in_verdict(both: dict[str, dict[str, Any]]) -> None:
+    a, b = both["builtin"]["result"], both["api"]["result"]
+    assert a["verdict"] == "red_won" and a["stolen"] > 0
+    assert (b["verdict"], b["stolen"], b["stolen_by_category"]) == (a["verdict"], a["stolen"], a["stolen_by_category"])
+    assert b["finalized_height"] == a["finalized_height"] > 0
+    assert [loss["sentence"] for loss in b["story"]["losses"]] == [loss["sentence"] for loss in a["story"]["losses"]]
+    assert b["protocol"] == "honest_api"
+
+
+def test_states_carry_the_arena_identity_and_a_clean_wire(both: dict[str, dict[str, Any]]) -> None:
+    states = sorted((both["api"]["dir"] / "states").glob("*.json"))
+    assert states
+    for path in states:
+        s = json.loads(path.read_text())
+        assert path.stem == s["name"] and s["up"] is True
+        assert s["wire"]["violations"] == {}, s["name"]
+        assert sum(s["wire"]["sent"].values()) > 0
+    trace = (both["api"]["dir"] / "trace.jsonl").read_text()
+    assert '"wire_violation"' not in trace
+    genesis = json.loads(next(line for line in trace.splitlines() if '"genesis"' in line))
+    assert genesis["protocol"] == "honest_api" and genesis["contract"] >= 1
+
+
+def test_a_protocol_cannot_lie_about_who_a_node_is(tmp_path: Path) -> None:
+    liar = tmp_path / "liar_chain.py"
+    liar.write_text(HONEST_API.read_text().replace(
+        "return honest_node_state(community, node.name, node.index, node.role, node.team, True)",
+        "s = honest_node_state(community, node.name, node.index, node.role, node.team, True)\n"
+        "        s.update(team='blue', name='validator0', up=True)\n        return s").replace(
+        'name = "honest_api"', 'name = "liar_chain"'))
+    res = run_battle(short(), out_dir=tmp_path / "r", protocol=protocols.resolve(str(liar)), report=False).result
+    red = json.loads((tmp_path / "r" / "states" / "light16.json").read_text())
+    assert (red["team"], red["name"]) == ("red", "light16")
+    assert res["verdict"] == "red_won"  # the lie changed nothing the referee believes
+
+
+def test_a_state_that_is_not_json_crashes_the_run_with_exit_3(tmp_path: Path) -> None:
+    bad = tmp_path / "setstate_chain.py"
+    bad.write_text(HONEST_API.read_text().replace(
+        "return honest_node_state(community, node.name, node.index, node.role, node.team, True)",
+        "return {'ledger': {1, 2}}").replace('name = "honest_api"', 'name = "setstate_chain"'))
+    proc = subprocess.run([*ARENA, "run", str(DOUBLE_SPEND), "--protocol", str(bad), "--param", "duration=8",
+                           "--out", str(tmp_path / "r"), "--no-report", "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 3, proc.stderr
+    assert "run crashed" in proc.stderr and "node_state: not JSON data" in proc.stderr
+
+
+# -- the message boundary ----------------------------------------------------------------------------------------------
+def test_unparseable_packets_are_dropped_at_the_boundary_before_the_implementation(tmp_path: Path) -> None:
+    """A red prober sends every validator truncated, unknown, badly signed and malformed packets; each is counted
+    as a drop by the boundary, and none reaches the honest node behind it (its own drop counters stay clean)."""
+    sc = short(**{"light_nodes.11.plugins": [{"name": "boundary_prober"}]})
+    registry = default_registry([RED_PLUGINS / "boundary_prober.py"])
+    res = run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(HONEST_API)),
+                     report=False).result
+    assert res["plugin_faults"] == []
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()[1:]]
+    probes = [e for e in events if e["ev"] == "evidence" and e.get("kind") == "probe"]
+    assert len(probes) == 3
+    validators = probes[0]["validators"]
+    reasons = ("truncated", "unknown_message", "bad_signature", "malformed")
+    drops = [e for e in events if e["ev"] == "msg_drop" and e.get("reason") in reasons]
+    for reason in reasons:
+        assert sum(1 for e in drops if e["reason"] == reason) == 3 * validators, reason
+    for path in (tmp_path / "states").glob("validator*.json"):
+        s = json.loads(path.read_text())
+        assert not set(s["drops"]) & set(reasons), (s["name"], s["drops"])  # the node never saw them
+        assert sum(s["wire"]["dropped"].get(r, 0) for r in reasons) == 3 * len(reasons)
+
+
+def test_message_hooks_act_on_a_hosted_protocol(tmp_path: Path) -> None:
+    """The hostile plugin's bad message mutations are caught by the same caller checks behind the boundary: a named
+    fault, not a crash."""
+    sc = short(**{"light_nodes.11.plugins": [{"name": "hostile", "params": {"hook": "arena_outgoing_message",
+                                                                           "mode": "mutate"}}],
+                  "duration": 20})
+    registry = default_registry()
+    sys.path.insert(0, str(RED_PLUGINS))
+    import hostile  # it can SystemExit, so the file check refuses it: added by hand, as test_hostile_battles does
+
+    registry.add(hostile.Hostile, str(RED_PLUGINS / "hostile.py"))
+    res = run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(HONEST_API)),
+                     report=False).result
+    faults = res["plugin_faults"]
+    assert faults and faults[0]["plugin"] == "hostile" and faults[0]["hook"] == "arena_outgoing_message"
+    assert res["verdict"] == "faulted"
