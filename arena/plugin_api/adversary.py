@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ipv8.community import Community
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keys import PrivateKey
 from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload
@@ -28,6 +29,7 @@ from ipv8.messaging.serialization import default_serializer
 
 from arena.runtime.keys import derive_key
 from honest.codes import Role
+from honest.contract import Recorder
 from honest.messages import InMessage
 from honest.schema import Announce, Block, Frozen, Ping, Pong, SubmitTx, Tx, account_of, decode
 
@@ -128,13 +130,41 @@ class AdversaryHost(Protocol):
         ...
 
 
-def _honest(host: AdversaryHost) -> HonestNode:
-    from honest.node import HonestNode
-
+def _node(host: AdversaryHost) -> Community:
+    """The host node's own Community, whatever protocol it runs."""
     c = host.community()
-    if not isinstance(c, HonestNode):
+    if not isinstance(c, Community):
         raise RuntimeError(f"{host.name} is not running")
     return c
+
+
+def _honest(host: AdversaryHost) -> HonestNode:
+    """The host node's Community for what only the honest protocol has (its block tree, its channels)."""
+    from honest.node import HonestNode
+
+    c = _node(host)
+    if not isinstance(c, HonestNode):
+        raise RuntimeError(f"{host.name} runs {type(c).__name__}: this capability needs the honest protocol")
+    return c
+
+
+def _claim_nonce(c: Community, counters: dict[bytes, int], account: bytes) -> int:
+    """The next nonce of the node's own account: the Community's ``next_nonce`` when it keeps one (the honest node
+    does; so may a team's), else a counter of the capability's own, from 1."""
+    own = getattr(c, "next_nonce", None)
+    if type(own) is int:
+        setattr(c, "next_nonce", own + 1)  # noqa: B010 - a team's Community, typed only as Community
+        return own
+    n = counters.get(account, 1)
+    counters[account] = n + 1
+    return n
+
+
+def pack_signed(c: Community, key: PrivateKey, payload: Frozen) -> bytes:
+    """``payload`` as a signed packet of ``c``'s community (py-ipv8's ``ezr_pack`` layout), signed by ``key``."""
+    packet = c.get_prefix() + bytes([payload.msg_id]) + default_serializer.pack_serializable_list(
+        [BinMemberAuthenticationPayload(bytes(key.pub().key_to_bin())), payload])
+    return packet + default_eccrypto.create_signature(key, packet)
 
 
 class Wallet:
@@ -142,6 +172,8 @@ class Wallet:
 
     def __init__(self, host: AdversaryHost) -> None:
         self._host = host
+        self._events = Recorder(host.emit, host.index)
+        self._nonces: dict[bytes, int] = {}
 
     @property
     def account(self) -> bytes:
@@ -150,29 +182,44 @@ class Wallet:
     def sign(self, kind: int, receiver: bytes, amount: int, fee: int, data: bytes = b"",
              purpose: str = "plugin") -> Tx:
         """A transaction from this node's account with its next nonce (recorded as an ``intent``; not sent)."""
-        c = _honest(self._host)
-        nonce = c.next_nonce
-        if c.config.consensus == "pos" and (state := c.tree.state(c.head)) is not None:
-            nonce = max(nonce, state.nonce(c.account) + 1)  # validators sign rarely: follow the chain
-        c.next_nonce = nonce + 1
+        from honest.node import HonestNode
+
+        c = _node(self._host)
+        if isinstance(c, HonestNode):
+            nonce = c.next_nonce
+            if c.config.consensus == "pos" and (state := c.tree.state(c.head)) is not None:
+                nonce = max(nonce, state.nonce(c.account) + 1)  # validators sign rarely: follow the chain
+            c.next_nonce = nonce + 1
+        else:
+            nonce = _claim_nonce(c, self._nonces, self.account)
         tx = Tx.create(self._host.key, kind, receiver, amount, nonce, fee, data)
-        self._host.emit("intent", node=self._host.index, tx=tx.tx_id.hex(), sender=c.account.hex(),
-                        receiver=receiver.hex(), amount=amount, fee=fee, nonce=nonce, purpose=purpose)
+        self._events.intent(tx, purpose)
         return tx
 
     def presign(self, kind: int, receiver: bytes, amount: int, fee: int, data: bytes = b"") -> Tx:
         """A transaction for a third party to publish later (a watchtower's dispute): signed with the nonce the node
         would use next, which is not claimed, so the transaction is void once the node signs anything else."""
-        c = _honest(self._host)
-        return Tx.create(self._host.key, kind, receiver, amount, c.next_nonce, fee, data)
+        c = _node(self._host)
+        own = getattr(c, "next_nonce", None)
+        nonce = own if type(own) is int else self._nonces.get(self.account, 1)
+        return Tx.create(self._host.key, kind, receiver, amount, nonce, fee, data)
 
     def submit(self, tx: Tx, purpose: str | None = None) -> bool:
         """Hand ``tx`` (ours, or one a client pre-signed) to a validator the node knows; with ``purpose``, record it
-        first as an intent of its signer. False if the node knows no validator."""
+        first as an intent of its signer. False if the node knows no validator. A team's Community with a
+        ``submit(tx)`` method is asked to do it; otherwise ``SubmitTx`` goes to the first validator of the
+        scenario."""
         if purpose is not None:
-            self._host.emit("intent", node=self._host.index, tx=tx.tx_id.hex(), sender=tx.sender.hex(),
-                            receiver=tx.receiver.hex(), amount=tx.amount, fee=tx.fee, nonce=tx.nonce, purpose=purpose)
-        return _honest(self._host).submit(tx)
+            self._events.intent(tx, purpose)
+        c = _node(self._host)
+        submit = getattr(c, "submit", None)
+        if callable(submit):
+            return bool(submit(tx))
+        validators = [k for k in self._host.contacts() if k.role == "validator"]
+        if not validators:
+            return False
+        c.endpoint.send(validators[0].address, pack_signed(c, self._host.key, SubmitTx(tx)))
+        return True
 
 
 class Adversary:
@@ -292,16 +339,13 @@ class Adversary:
         return self._host.address()
 
     # -- acting ----------------------------------------------------------------------------------------------------
-    def _community(self) -> HonestNode:
-        return _honest(self._host)
+    def _community(self) -> Community:
+        return _node(self._host)
 
     def next_nonce(self, identity: Identity | None = None) -> int:
         """Claim the next nonce of our own account (identities other than our node's start at 1 and are tracked)."""
         if identity is None or identity.account == self.me.account:
-            c = self._community()
-            n = c.next_nonce
-            c.next_nonce += 1
-            return n
+            return _claim_nonce(self._community(), self._nonces, self.me.account)
         counter = self._nonces.get(identity.account, 1)
         self._nonces[identity.account] = counter + 1
         return counter
@@ -315,12 +359,8 @@ class Adversary:
     def send(self, address: Address, payload: Frozen, identity: Identity | None = None) -> None:
         """Send any schema message, signed (py-ipv8 packet signature) by us or one of our identities; from the
         identity's own endpoint when it has one."""
-        c = self._community()
         ident = identity or self.me
-        packet = c.get_prefix() + bytes([payload.msg_id]) + default_serializer.pack_serializable_list(
-            [BinMemberAuthenticationPayload(ident.public_key), payload])
-        packet += default_eccrypto.create_signature(ident.key, packet)
-        self.send_raw(address, packet, identity)
+        self.send_raw(address, pack_signed(self._community(), ident.key, payload), identity)
 
     def send_raw(self, address: Address, data: bytes, identity: Identity | None = None) -> None:
         """Send bytes as they are (a packet captured earlier, say), from our address or an identity's endpoint."""
@@ -344,31 +384,31 @@ class Adversary:
     def build_block(self, parent: bytes, slot: int, txs: list[Tx]) -> Block:
         """A block signed by our own key on ``parent`` (a block our node knows) with those of ``txs`` that apply,
         its state root computed as honest validators will check it. Nothing is sent."""
-        return self._community().tree.build(self.me.key, parent, slot, txs)
+        return _honest(self._host).tree.build(self.me.key, parent, slot, txs)
 
     # -- payment channels (our own node's) -------------------------------------------------------------------------
     def channels(self) -> list[Any]:
         """Our node's channels as ``honest.channels.ChannelView`` (id, parties, our side, status, latest balances)."""
-        cm = self._community().channels
+        cm = _honest(self._host).channels
         return [cm.view(ch) for ch in cm.channels.values()]
 
     def pay_channel(self, channel_id: bytes, amount: int) -> bool:
         """Pay the peer of one of our open channels directly (a signed state update)."""
-        return self._community().channels.pay_channel(channel_id, amount)
+        return _honest(self._host).channels.pay_channel(channel_id, amount)
 
     def close_channel(self, channel_id: bytes) -> bool:
         """Close one of our channels unilaterally now; ``arena_channel_close`` chooses the state we publish."""
-        return self._community().channels.force_close(channel_id)
+        return _honest(self._host).channels.force_close(channel_id)
 
     def nonce_at(self, block: bytes) -> int:
         """Our account's nonce (transactions applied) after ``block``, as our node knows it (0 if unknown)."""
-        state = self._community().tree.state(block)
+        state = _honest(self._host).tree.state(block)
         return state.nonce(self.me.account) if state is not None else 0
 
     def adopt_block(self, block: Block) -> bool:
         """Give our own node ``block`` as if it had arrived (it validates it and may switch head and vote); relays
         nothing. True if it was added."""
-        return self._community().on_block(block, None, None)
+        return _honest(self._host).on_block(block, None, None)
 
     def now(self) -> float:
         return self._host.now()
