@@ -188,3 +188,11 @@ def test_message_hooks_act_on_a_hosted_protocol(tmp_path: Path) -> None:
     faults = res["plugin_faults"]
     assert faults and faults[0]["plugin"] == "hostile" and faults[0]["hook"] == "arena_outgoing_message"
     assert res["verdict"] == "faulted"
+
+
+def test_the_channel_workload_is_refused_on_another_protocol(tmp_path: Path) -> None:
+    protocols.resolve(str(HONEST_API))  # makes the name known
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nduration: 10\nprotocol: honest_api\nchannels:\n  enabled: true\n")
+    with pytest.raises(ScenarioError, match="channel workload runs on the honest protocol only"):
+        check_scenario(load_scenario(path), path, default_registry())

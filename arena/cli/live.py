@@ -93,6 +93,8 @@ def _guard(peer_rate: float | None, send_rate: float | None, unknown_rate: float
               help="Node i listens on 127.0.0.1:BASE_PORT+i (default: free ports).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Load a plugin file.")
+@click.option("--protocol", "protocol", default=None, help="Run this protocol instead of the scenario's: a file "
+              "(ourchain.py), an installed name, or package.module:Class (docs/protocols.md).")
 @click.option("--param", "params", multiple=True, help="Override a scenario key: duration=30.")
 @click.option("--hosts", type=HOSTS_CHOICE, default="shared", show_default=True,
               help="shared: every node on 127.0.0.1; per-node: node i on 127.0.0.(i+2), as on a LAN.")
@@ -109,18 +111,24 @@ def _guard(peer_rate: float | None, send_rate: float | None, unknown_rate: float
 @click.option("--expect", "expect", type=VERDICT_CHOICE, default=None,
               help="Exit 1 unless the verdict is this one (overrides the verdict of the scenario's expect:).")
 def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int | None, seed: int | None,
-             plugins: tuple[str, ...], params: tuple[str, ...], hosts: str, peer_rate: float | None,
+             plugins: tuple[str, ...], protocol: str | None, params: tuple[str, ...], hosts: str, peer_rate: float | None,
              unknown_rate: float | None, send_rate: float | None, emulate_links: bool, no_report: bool, quiet: bool,
              as_json: bool, expect: str | None) -> None:
     """Run a battle live: real py-ipv8 UDP endpoints on loopback, nodes in worker processes, in real time."""
     with user_errors():
         sc = _load(scenario, params)
+        files: list[str] = []
+        if protocol is not None:
+            from arena.cli.main import protocol_name
+
+            sc = sc.model_copy(update={"protocol": protocol_name(protocol)})
+            files = [protocol] if protocol.endswith(".py") or "/" in protocol else []
         check_scenario(sc, scenario, default_registry(plugins))
         target = Path(out_dir) if out_dir else default_out_dir(sc, Path("runs") / "live")
         with live_progress(not (quiet or as_json)) as phase:
             outcome = run_live(sc, target, processes, base_port, seed, plugins,
                                guard=_guard(peer_rate, send_rate, unknown_rate), phase=phase,
-                               hosts=hosts.replace("-", "_"), emulate_links=emulate_links)
+                               hosts=hosts.replace("-", "_"), emulate_links=emulate_links, protocol_files=files)
     if not no_report:
         report(target)
     result = outcome.result

@@ -104,8 +104,12 @@ class Coordinator:
     def __init__(self, scenario: Scenario, out_dir: Path, processes: int = 3, base_port: int | None = None,
                  seed: int | None = None, plugin_files: tuple[str, ...] | list[str] = (), red_enabled: bool = True,
                  guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None,
-                 phase: Phase | None = None, hosts: str = "shared", emulate_links: bool = False) -> None:
+                 phase: Phase | None = None, hosts: str = "shared", emulate_links: bool = False,
+                 protocol_files: tuple[str, ...] | list[str] = ()) -> None:
         self.sc = scenario
+        self.protocol_files = [str(Path(p).resolve()) for p in protocol_files]
+        if scenario.protocol == "pingpong":
+            raise ScenarioError("protocol: pingpong runs in the simulator only (arena run)")
         self.out_dir = out_dir
         self.plan = BattlePlan.build(scenario, seed, base_port, hosts=hosts)
         self.hosts = hosts
@@ -145,7 +149,8 @@ class Coordinator:
     def _spec(self, k: int, indices: list[int], start_at: float | None) -> Path:
         spec = ProcessSpec(self.plan, indices, self.nodes_dir, start_at, self.plugin_files, guard=self.guard,
                            red_enabled=self.red_enabled, rehearsal=True, emulate_links=self.emulate_links,
-                           channels=self.channel_plan is not None, invoices=dict(self.invoices))
+                           channels=self.channel_plan is not None, invoices=dict(self.invoices),
+                           protocol_files=self.protocol_files)
         path = self.procs_dir / f"p{k}.json"
         path.write_text(json.dumps(spec.to_json(), sort_keys=True) + "\n", encoding="utf-8")
         return path
@@ -393,13 +398,15 @@ def _count_lines(path: Path) -> int:
 def run_live(scenario: Scenario, out_dir: Path, processes: int = 3, base_port: int | None = None,
              seed: int | None = None, plugin_files: tuple[str, ...] | list[str] = (), red_enabled: bool = True,
              guard: GuardSettings | None = None, progress: Callable[[float], None] | None = None,
-             phase: Phase | None = None, hosts: str = "shared", emulate_links: bool = False) -> LiveOutcome:
+             phase: Phase | None = None, hosts: str = "shared", emulate_links: bool = False,
+             protocol_files: tuple[str, ...] | list[str] = ()) -> LiveOutcome:
     """Run ``scenario`` live on loopback (127.0.0.1, or node *i* on 127.0.0.(i+2) with ``hosts="per_node"``) in
     ``processes`` worker processes; judge it; write ``result.json``. ``progress(t)``: battle seconds;
     ``phase(name, done, total)``: start-up, battle, stop and judging; ``emulate_links``: the scenario's latency,
-    jitter and loss applied to sends (a rehearsal; off, the network is what it is)."""
+    jitter and loss applied to sends (a rehearsal; off, the network is what it is); ``protocol_files``: the
+    ``--protocol`` files every worker loads (the scenario's ``protocol`` names the one that runs)."""
     return Coordinator(scenario, out_dir, processes, base_port, seed, plugin_files, red_enabled, guard,
-                       progress, phase, hosts, emulate_links).run()
+                       progress, phase, hosts, emulate_links, protocol_files).run()
 
 
 __all__ = ["Coordinator", "LiveError", "LiveOutcome", "Phase", "run_live", "udp_rcvbuf_errors"]

@@ -1,9 +1,10 @@
 """One OS process of a live battle: some of the scenario's nodes, on real UDP sockets and a real asyncio loop.
 
-Each node is the same :class:`~honest.node.HonestNode` with the same plugins as in the simulator; only what is
-around it changes: a :class:`~arena.live.endpoint.LiveEndpoint` instead of the simulated one, the loop's clock
-measured from the battle's shared start time, SQLite storage for validators, and its own run directory
-(``trace.jsonl``, ``states/<name>.json``, ``ledger.sqlite``, ``live_stats.<pid>.json``).
+Each node is the same :class:`~honest.node.HonestNode` (or the same Community of a team's protocol,
+:class:`arena.protocols.api.Protocol`, behind the same message boundary) with the same plugins as in the
+simulator; only what is around it changes: a :class:`~arena.live.endpoint.LiveEndpoint` instead of the simulated
+one, the loop's clock measured from the battle's shared start time, SQLite storage for validators, and its own run
+directory (``trace.jsonl``, ``states/<name>.json``, ``ledger.sqlite``, ``live_stats.<pid>.json``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ipv8.community import Community
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keys import PrivateKey
 from ipv8.peer import Peer
@@ -34,10 +36,15 @@ from arena.plugin_api.adversary import TeamBudget
 from arena.plugin_api.base import NodeContext
 from arena.plugin_host.faults import Fault
 from arena.plugin_host.registry import Registry, default_registry
+from arena.protocols.api import Genesis, NodeSetup, Protocol
 from arena.protocols.honest import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
+from arena.protocols.hosted import checked_state
+from arena.protocols.registry import load_files as load_protocol_files
+from arena.protocols.registry import protocol_class
 from arena.runtime.assembly import NodePlugins, assemble_plugins, plugin_uses, wire_transport
 from arena.runtime.crypto import fast_crypto
 from arena.runtime.keys import KeyFileError, generate_key, node_key, read_key_file, write_key_file
+from arena.runtime.message_boundary import MessageBoundary
 from arena.runtime.rng import stream
 from arena.runtime.trace import Trace
 from arena.scenario.yamlsource import ScenarioError
@@ -108,6 +115,7 @@ class ProcessSpec:
     emulate_links: bool = False  # delay and drop sends per the scenario's link model (rehearsals only)
     channels: bool = False  # run the channel workload (arena live: the coordinator exchanges the invoices)
     invoices: dict[int, str] = field(default_factory=dict)  # payment k -> payment hash (hex), once known
+    protocol_files: list[str] = field(default_factory=list)  # --protocol files (their protocol: plan.scenario's)
 
     def to_json(self) -> dict[str, Any]:
         return {"plan": self.plan.to_json(), "indices": self.indices, "out_dir": str(self.out_dir),
@@ -118,7 +126,7 @@ class ProcessSpec:
                 "bootstrap": None if self.bootstrap is None else [list(a) for a in self.bootstrap],
                 "extra_plugins": self.extra_plugins, "flat": self.flat, "rehearsal": self.rehearsal,
                 "emulate_links": self.emulate_links, "channels": self.channels,
-                "invoices": {str(k): v for k, v in self.invoices.items()}}
+                "invoices": {str(k): v for k, v in self.invoices.items()}, "protocol_files": self.protocol_files}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProcessSpec:
@@ -132,7 +140,7 @@ class ProcessSpec:
                    None if boot is None else [(str(a[0]), int(a[1])) for a in boot],
                    list(d.get("extra_plugins", [])), bool(d.get("flat", False)), bool(d.get("rehearsal", True)),
                    bool(d.get("emulate_links", False)), bool(d.get("channels", False)),
-                   {int(k): str(v) for k, v in d.get("invoices", {}).items()})
+                   {int(k): str(v) for k, v in d.get("invoices", {}).items()}, list(d.get("protocol_files", [])))
 
     def node_dir(self, name: str) -> Path:
         return self.out_dir if self.flat else self.out_dir / name
@@ -169,7 +177,9 @@ class LiveNode:
         self.context = NodeContext(index, self.role, self.team, proc.clock, self.emit,
                                    stream(plan.seed, f"plugin:{index}"), self.account.hex())
         self.plugins: NodePlugins | None = None
-        self.community: HonestNode | None = None
+        self.community: Community | None = None
+        self.setup: NodeSetup | None = None  # a team protocol's node (None: the honest node)
+        self.boundary: MessageBoundary | None = None
         self.store: LedgerStore = SqliteStore(self.dir / "ledger.sqlite") if self.role == "validator" \
             else MemoryStore()
         self.faults: list[dict[str, Any]] = []
@@ -208,9 +218,12 @@ class LiveNode:
         out = {"node": self.name, "index": self.index, "pid": os.getpid(), "t": round(self.proc.clock(), 3),
                "endpoint": self.endpoint.stats.as_dict(), "address": list(self.endpoint.address),
                "plugin_faults": self.faults, "handler_errors": self.errors}
-        if c is not None:
+        if isinstance(c, HonestNode):
             out.update(messages_sent=dict(sorted(c.sent.items())), drops=dict(sorted(c.drops.items())),
                        peers=len(c.peers))
+        elif self.boundary is not None:
+            wire = self.boundary.summary()
+            out.update(messages_sent=wire["sent"], drops=wire["dropped"])
         return out
 
 
@@ -233,6 +246,9 @@ class LiveProcess:
         self.channel_plan: LiveChannelPlan | None = None
         self.invoices: dict[int, bytes] = {k: bytes.fromhex(v) for k, v in spec.invoices.items()}
         self.invoices_made: dict[int, str] = {}  # by this process, for payments to its nodes (published before start)
+        load_protocol_files(spec.protocol_files)
+        cls = protocol_class(self.sc.protocol)
+        self.impl: Protocol | None = cls() if cls is not None else None  # None: the honest protocol
 
     # -- time ----------------------------------------------------------------------------------------------------
     def clock(self) -> float:
@@ -286,12 +302,22 @@ class LiveProcess:
         return None
 
     def _create(self, node: LiveNode) -> None:
-        """The honest Community, built while the socket is still closed (py-ipv8 would otherwise probe the
+        """The honest Community (a team protocol's node is made at the start: :meth:`_create_hosted`), built while
+        the socket is still closed (py-ipv8 would otherwise probe the
         machine's interfaces for a LAN address); its LAN and WAN address are set to the real bound address."""
         sc, plan = self.sc, self.plan
         g = self._genesis
-        env = NodeEnv(index=node.index, role=node.role, team=node.team, clock=self.clock,
-                      rng=stream(plan.seed, f"node:{node.index}"), record=node.emit, hooks=node.hooks)
+        env = self._env(node)
+        if self.impl is not None:
+            boundary = node.boundary = MessageBoundary(node.index, node.key, node.hooks, node.emit)
+            node.endpoint.outgoing, node.endpoint.incoming = boundary.outgoing, boundary.incoming
+            node.setup = NodeSetup(
+                index=node.index, name=node.name, role=node.role, team=node.team, key=node.key,
+                endpoint=node.endpoint, address=plan.addresses[node.index],
+                bootstrap=self.spec.bootstrap if self.spec.bootstrap is not None else plan.bootstrap(node.index),
+                genesis=Genesis.of(g.balances, g.stakes, g.names), config=node_config(sc, plan.price(node.index)),
+                env=env, restarted=node.trace.appended)
+            return
         settings = HonestSettings(
             my_peer=Peer(node.key), endpoint=node.endpoint, network=Network(), max_peers=sc.peering.peer_limit,
             env=env, config=node_config(sc, plan.price(node.index)), genesis_balances=g.balances,
@@ -299,12 +325,27 @@ class LiveProcess:
             bootstrap=self.spec.bootstrap if self.spec.bootstrap is not None else plan.bootstrap(node.index),
             address=plan.addresses[node.index], channel_store=ChannelStore(),
         )
-        c = HonestNode(settings)
+        node.community = self._placed(HonestNode(settings), node)
+
+    def _env(self, node: LiveNode) -> NodeEnv:
+        return NodeEnv(index=node.index, role=node.role, team=node.team, clock=self.clock,
+                       rng=stream(self.plan.seed, f"node:{node.index}"), record=node.emit, hooks=node.hooks)
+
+    def _placed(self, c: Community, node: LiveNode) -> Community:
+        """No LAN probing of the machine's interfaces: the node's LAN and WAN address are its bound address."""
         if c.is_pending_task_active("discover_lan_addresses"):
             c.cancel_pending_task("discover_lan_addresses")
-        c.my_estimated_lan = plan.addresses[node.index]
-        c.my_estimated_wan = plan.addresses[node.index]
-        node.community = c
+        c.my_estimated_lan = self.plan.addresses[node.index]
+        c.my_estimated_wan = self.plan.addresses[node.index]
+        return c
+
+    def _create_hosted(self, node: LiveNode) -> None:
+        """A team protocol's node, made at the battle's start (its timers start with it)."""
+        assert self.impl is not None and node.setup is not None
+        c = self.impl.create_node(node.setup)
+        if not isinstance(c, Community):
+            raise TypeError(f"{type(self.impl).__name__}.create_node returned {type(c).__name__}, not a Community")
+        node.community = self._placed(c, node)
 
     # -- running ---------------------------------------------------------------------------------------------------
     async def run(self, ready: Callable[[list[Address]], None] | None = None,
@@ -354,7 +395,7 @@ class LiveProcess:
                 node.endpoint.link_delay = LinkEmulator(self.plan, node.index).delay
             await node.endpoint.open()
         self._update_blocking()
-        if self.spec.channels and self.sc.channels.enabled:
+        if self.spec.channels and self.sc.channels.enabled and self.impl is None:
             self._make_invoices()
 
     def _make_invoices(self) -> None:
@@ -366,7 +407,7 @@ class LiveProcess:
         mine = {n.index: n for n in self.nodes}
         for pay in self.channel_plan.payments:
             node = mine.get(pay.payee)
-            if node is not None and node.community is not None:
+            if node is not None and isinstance(node.community, HonestNode):
                 h = node.community.channels.create_invoice(pay.amount)
                 self.invoices[pay.k] = h
                 self.invoices_made[pay.k] = h.hex()
@@ -414,10 +455,12 @@ class LiveProcess:
         for node in self.nodes:
             if node.trace.appended:
                 c = node.community
-                assert c is not None
-                node.emit("node_restarted", node=node.index, pid=os.getpid(), blocks=len(c.tree),
-                          finalized_height=c.tree.finalized_height,
-                          head_height=c.tree.height_of(c.head) or 0)
+                if isinstance(c, HonestNode):
+                    node.emit("node_restarted", node=node.index, pid=os.getpid(), blocks=len(c.tree),
+                              finalized_height=c.tree.finalized_height,
+                              head_height=c.tree.height_of(c.head) or 0)
+                else:
+                    node.emit("node_restarted", node=node.index, pid=os.getpid())
                 continue
             node.trace.header(seed=plan.seed, scenario=sc.name, scenario_sha256=sc.digest(), backend="live",
                               level=sc.trace_level, versions=package_versions(), red_enabled=self.spec.red_enabled,
@@ -428,8 +471,11 @@ class LiveProcess:
     def start_nodes(self) -> None:
         now = self.clock()
         for node in self.nodes:
-            assert node.community is not None
-            node.community.start()
+            if self.impl is not None:
+                self._create_hosted(node)
+            else:
+                assert isinstance(node.community, HonestNode)
+                node.community.start()
         for node in self.nodes:
             if node.plugins is not None:
                 node.plugins.start()
@@ -471,18 +517,18 @@ class LiveProcess:
                     self.call_at(c.close_at, self._channel_close, mine[i], c.close_mode)
 
     def _channel_open(self, node: LiveNode, peer: int, deposit: int) -> None:
-        if node.community is not None:
+        if isinstance(node.community, HonestNode):
             node.community.channels.open_channel(self.plan.public_keys[peer], self.plan.addresses[peer], deposit)
 
     def _channel_pay(self, node: LiveNode, pay: LivePayment) -> None:
         h = self.invoices.get(pay.k)
-        if node.community is not None and h is not None:  # no invoice: the payee never published one
+        if isinstance(node.community, HonestNode) and h is not None:  # no invoice: the payee never published one
             node.community.channels.pay(account_of(self.plan.public_keys[pay.payee]), pay.amount, h)
 
     @staticmethod
     def _channel_close(node: LiveNode, mode: str) -> None:
         c = node.community
-        if c is not None:
+        if isinstance(c, HonestNode):
             for ch in c.channels.open_channels():
                 if ch.mine_a:
                     c.channels.close(ch.channel_id, mode)
@@ -501,7 +547,14 @@ class LiveProcess:
             return
         plan = self.plan
         target = account_of(plan.public_keys[item.target])
-        if item.kind == "pay":
+        if self.impl is not None:
+            if item.kind == "pay":
+                self.impl.pay(c, target, item.amount, item.fee)
+            else:
+                self.impl.buy(c, plan.addresses[item.target], target, plan.price(item.target), item.fee)
+        elif not isinstance(c, HonestNode):
+            return
+        elif item.kind == "pay":
             c.pay(target, item.amount, item.fee)
         else:
             c.buy(plan.addresses[item.target], target, plan.price(item.target), item.fee)
@@ -534,6 +587,17 @@ class LiveProcess:
             out.append(st)
         return out
 
+    def _state(self, node: LiveNode, c: Community) -> dict[str, Any]:
+        """The node's final state: the honest node's, or a team protocol's with the arena's identity fields."""
+        if self.impl is None:
+            assert isinstance(c, HonestNode)
+            return honest_node_state(c, node.name, node.index, node.role, node.team, True)
+        assert node.setup is not None and node.boundary is not None
+        state = checked_state(self.impl.node_state(c, node.setup), type(self.impl).__name__)
+        state.update(name=node.name, index=node.index, role=node.role, team=node.team, account=node.account.hex(),
+                     up=True, wire=node.boundary.summary())
+        return state
+
     async def finish(self) -> list[dict[str, Any]]:
         for node in self.nodes:
             if node.plugins is not None:
@@ -542,7 +606,7 @@ class LiveProcess:
             c = node.community
             if c is None:
                 continue
-            state = honest_node_state(c, node.name, node.index, node.role, node.team, True)
+            state = self._state(node, c)
             (node.dir / "states" / f"{node.name}.json").write_text(json.dumps(state, sort_keys=True) + "\n",
                                                                   encoding="utf-8")
             node.emit("live_stats", node=node.index, **node.endpoint.stats.as_dict())

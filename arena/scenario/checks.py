@@ -88,6 +88,9 @@ class _Checker:
             protocol_class(self.sc.protocol)
         except ProtocolError as err:
             raise self.fail(("protocol",), str(err)) from None
+        if self.sc.channels.enabled and self.sc.protocol != "honest":
+            raise self.fail(("channels", "enabled"), f"the channel workload runs on the honest protocol only, not "
+                            f"on {self.sc.protocol!r}")
 
     # -- plugins ---------------------------------------------------------------------------------------------------
     def plugin(self, use: PluginUse, team: str, where: str, loc: Loc) -> None:
