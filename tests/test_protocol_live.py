@@ -42,3 +42,15 @@ def test_pingpong_is_refused_live_in_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "arena.cli.main", "live", "scenarios/pingpong.yaml", "--out",
                            str(tmp_path / "p")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2 and "pingpong runs in the simulator only" in proc.stderr
+
+
+def test_arena_node_takes_the_protocol_and_refuses_a_bad_one_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad_chain.py"
+    bad.write_text("x = 1\n")
+    proc = subprocess.run([sys.executable, "-m", "arena.cli.main", "node", "--scenario",
+                           "scenarios/day4_double_spend.yaml", "--role", "validator", "--index", "0", "--rehearsal",
+                           "--protocol", str(bad), "--out", str(tmp_path / "n")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "needs exactly one arena.Protocol subclass" in lines[0]

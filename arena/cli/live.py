@@ -111,9 +111,9 @@ def _guard(peer_rate: float | None, send_rate: float | None, unknown_rate: float
 @click.option("--expect", "expect", type=VERDICT_CHOICE, default=None,
               help="Exit 1 unless the verdict is this one (overrides the verdict of the scenario's expect:).")
 def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int | None, seed: int | None,
-             plugins: tuple[str, ...], protocol: str | None, params: tuple[str, ...], hosts: str, peer_rate: float | None,
-             unknown_rate: float | None, send_rate: float | None, emulate_links: bool, no_report: bool, quiet: bool,
-             as_json: bool, expect: str | None) -> None:
+             plugins: tuple[str, ...], protocol: str | None, params: tuple[str, ...], hosts: str,
+             peer_rate: float | None, unknown_rate: float | None, send_rate: float | None, emulate_links: bool,
+             no_report: bool, quiet: bool, as_json: bool, expect: str | None) -> None:
     """Run a battle live: real py-ipv8 UDP endpoints on loopback, nodes in worker processes, in real time."""
     with user_errors():
         sc = _load(scenario, params)
@@ -197,6 +197,8 @@ def _file_plugins(files: tuple[str, ...], team: str, name: str) -> list[str]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="The node's run directory.")
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False),
               help="Load a plugin file and attach its plugins of this node's team to this node.")
+@click.option("--protocol", "protocol", default=None, help="The protocol every node of the battle runs, instead of "
+              "the scenario's: a file (ourchain.py), an installed name, or package.module:Class.")
 @click.option("--roster", type=click.Path(dir_okay=False), default=None,
               help="Addresses and public keys of the battle's nodes (and start_at).")
 @click.option("--start-at", default=None, help="Battle start: epoch seconds, +SECONDS from now, or now.")
@@ -212,12 +214,22 @@ def _file_plugins(files: tuple[str, ...], team: str, name: str) -> list[str]:
 @click.option("--emulate-links", is_flag=True, help="Apply the scenario's link latency, jitter and loss to this "
               "node's sends (rehearsals only).")
 def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ...], key_file: str | None,
-             listen: str | None, out_dir: str | None, plugins: tuple[str, ...], roster: str | None,
+             listen: str | None, out_dir: str | None, plugins: tuple[str, ...], protocol: str | None,
+             roster: str | None,
              start_at: str | None, base_port: int, seed: int | None, params: tuple[str, ...], keygen: bool,
              rehearsal: bool, hosts: str, emulate_links: bool) -> None:
     """Run one node of a live battle (each team starts its own nodes with its own keys and plugins)."""
     with user_errors():
         sc = _load(scenario_path, params)
+        protocol_files: list[str] = []
+        if protocol is not None:
+            from arena.cli.main import protocol_name
+
+            sc = sc.model_copy(update={"protocol": protocol_name(protocol)})
+            if protocol.endswith(".py") or "/" in protocol:
+                protocol_files = [str(Path(protocol).resolve())]
+        if sc.protocol == "pingpong":
+            raise ScenarioError("protocol: pingpong runs in the simulator only (arena run)")
         files = [str(Path(p).resolve()) for p in plugins]
         registry = default_registry(files)
         check_scenario(sc, scenario_path, registry)
@@ -278,7 +290,8 @@ def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ..
         boot: list[Address] | None = [parse_address(b, "--bootstrap") for b in bootstrap] or None
         spec = ProcessSpec(plan, [index], target, begin, files, {index: key_file} if key_file else {},
                            allow_non_loopback=not is_loopback(addr[0]), bootstrap=boot, extra_plugins=extra,
-                           flat=True, rehearsal=rehearsal, emulate_links=emulate_links)
+                           flat=True, rehearsal=rehearsal, emulate_links=emulate_links,
+                           protocol_files=protocol_files)
         loopback_only()
 
         def ready(addresses: list[Address]) -> None:
