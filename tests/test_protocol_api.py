@@ -196,3 +196,22 @@ def test_the_channel_workload_is_refused_on_another_protocol(tmp_path: Path) -> 
     path.write_text("name: c\nduration: 10\nprotocol: honest_api\nchannels:\n  enabled: true\n")
     with pytest.raises(ScenarioError, match="channel workload runs on the honest protocol only"):
         check_scenario(load_scenario(path), path, default_registry())
+
+
+@pytest.mark.parametrize("method, body", [
+    ("create_node", "    def create_node(self, node):\n        raise RuntimeError('our chain is not ready')\n"),
+    ("pay", "    def pay(self, community, receiver, amount, fee):\n        raise ValueError('no funds')\n"),
+    ("node_state", "    def node_state(self, community, node):\n        raise KeyError('ledger')\n"),
+])
+def test_a_bug_in_the_implementation_is_exit_3_naming_its_line(method: str, body: str, tmp_path: Path) -> None:
+    """The implementation under test is not a contained plugin: its bug ends the run, with the method, the
+    implementation's own file:line and (where there is one) the node, never a traceback."""
+    bad = tmp_path / f"bug_{method}.py"
+    bad.write_text(f"import sys\nsys.path.insert(0, {str(HONEST_API.parent)!r})\nfrom honest_api import HonestViaApi"
+                   f"\n\n\nclass Buggy(HonestViaApi):\n    name = 'bug_{method}'\n\n{body}")
+    proc = subprocess.run([*ARENA, "run", str(DOUBLE_SPEND), "--protocol", str(bad), "--param", "duration=8",
+                           "--out", str(tmp_path / "r"), "--no-report", "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr and f"Buggy.{method}" in proc.stderr, proc.stderr
+    assert f"{bad}:" in proc.stderr and "(node " in proc.stderr, proc.stderr

@@ -85,7 +85,9 @@ def user_errors(crash: tuple[type[BaseException], ...] = (), label: str = "run c
     except (ScenarioError, PluginError, ProtocolError) as exc:
         raise UserError(str(exc)) from None
     except crash as exc:
-        err_console().print(f"[red]{label}:[/red] {exc}")
+        from rich.markup import escape
+
+        err_console().print(f"[red]{label}:[/red] {escape(str(exc))}", soft_wrap=True)  # one line, taken literally
         sys.exit(EXIT_CRASH)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from arena.protocols.api import Genesis, NodeSetup, Protocol
 from arena.protocols.base import WorldProtocol
 from arena.protocols.honest import bootstrap_addresses, genesis_fields, genesis_tables, node_config, workload_schedule
 from arena.runtime.message_boundary import MessageBoundary
+from arena.sim.loop import SimulationError
 from honest.env import NodeEnv
 from honest.schema import account_of, public_key_of
 
@@ -75,10 +77,13 @@ class HostedProtocol(WorldProtocol):
         node.endpoint.outgoing = boundary.outgoing
         node.endpoint.incoming = boundary.incoming
         self.setups[node.index] = setup
-        community = self.impl.create_node(setup)
+        try:
+            community = self.impl.create_node(setup)
+        except Exception as exc:
+            raise SimulationError(failure(self.impl, "create_node", exc), node.name) from exc
         if not isinstance(community, Community):
-            raise TypeError(f"{type(self.impl).__name__}.create_node returned {type(community).__name__}, "
-                            "not a py-ipv8 Community")
+            raise SimulationError(f"{type(self.impl).__name__}.create_node returned {type(community).__name__}, "
+                                  "not a py-ipv8 Community", node.name)
         return community
 
     def after_start(self, world: World) -> None:
@@ -91,19 +96,26 @@ class HostedProtocol(WorldProtocol):
               fee: int) -> None:
         if not payer.up or payer.community is None:
             return
-        if kind == "pay":
-            self.impl.pay(payer.community, account_of(public_key_of(target.key)), amount, fee)
-        else:
-            price = int(getattr(world.scenario.roles()[target.index][1], "price", 50))
-            self.impl.buy(payer.community, target.endpoint.address, account_of(public_key_of(target.key)), price,
-                          fee)
+        try:
+            if kind == "pay":
+                self.impl.pay(payer.community, account_of(public_key_of(target.key)), amount, fee)
+            else:
+                price = int(getattr(world.scenario.roles()[target.index][1], "price", 50))
+                self.impl.buy(payer.community, target.endpoint.address, account_of(public_key_of(target.key)),
+                              price, fee)
+        except Exception as exc:  # the implementation's bug: the run fails, naming the node and the line
+            what = failure(self.impl, "pay" if kind == "pay" else "buy", exc, error=False)
+            world.loop.call_exception_handler({"message": what, "exception": exc})
 
     # -- results ---------------------------------------------------------------------------------------------------
     def node_state(self, node: NodeRuntime) -> dict[str, Any] | None:
         setup = self.setups.get(node.index)
         if setup is None or node.community is None:
             return None
-        raw = self.impl.node_state(node.community, setup)
+        try:
+            raw = self.impl.node_state(node.community, setup)
+        except Exception as exc:
+            raise StateError(f"{failure(self.impl, 'node_state', exc)} (node {node.name})") from exc
         state = checked_state(raw, type(self.impl).__name__)
         state.update(name=node.name, index=node.index, role=node.role, team=node.team,
                      account=setup.account.hex(), up=node.up)
@@ -132,6 +144,19 @@ class HostedProtocol(WorldProtocol):
         from arena.referee.checkers import judge_run_dir
 
         return judge_run_dir(out_dir).as_result()
+
+
+def failure(impl: Protocol, method: str, exc: BaseException, error: bool = True) -> str:
+    """``OurChain.pay raised ValueError: no funds (ourchain.py:42)``: the innermost line of the failure that is not
+    the arena's own (``error=False``: ``OurChain.pay failed (ourchain.py:42)``, for a report that adds the error)."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__)[::-1]:
+        if "/arena/" not in frame.filename.replace("\\", "/"):
+            where = f" ({frame.filename}:{frame.lineno})"
+            break
+    if not error:
+        return f"{type(impl).__name__}.{method} failed{where}"
+    return f"{type(impl).__name__}.{method} raised {type(exc).__name__}: {exc}{where}"
 
 
 def checked_state(raw: object, who: str) -> dict[str, Any]:
