@@ -215,3 +215,19 @@ def test_a_bug_in_the_implementation_is_exit_3_naming_its_line(method: str, body
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr and f"Buggy.{method}" in proc.stderr, proc.stderr
     assert f"{bad}:" in proc.stderr and "(node " in proc.stderr, proc.stderr
+
+
+def test_the_declared_leader_rule_decides_whether_the_referee_reruns_it(both: dict[str, dict[str, Any]],
+                                                                       tmp_path: Path) -> None:
+    """``leader_schedule = "stake"``: the referee re-runs honest.pos.leader over the canonical chain; ``"own"``: it
+    cannot, so the check is unknown (never a false "invalid" against a chain with another rule)."""
+    stake = both["api"]["result"]["invariants"]["legitimate_leaders"]
+    assert stake["ok"] is True and "re-run over" in stake["detail"]
+    own_file = tmp_path / "own_leaders.py"
+    own_file.write_text(HONEST_API.read_text().replace('leader_schedule = "stake"', 'leader_schedule = "own"')
+                        .replace('name = "honest_api"', 'name = "own_leaders"'))
+    res = run_battle(short(duration=12), out_dir=tmp_path / "r", protocol=protocols.resolve(str(own_file)),
+                     report=False).result
+    own = res["invariants"]["legitimate_leaders"]
+    assert own["ok"] is None and "rule of its own" in own["detail"]
+    assert res["verdict"] in ("red_won", "blue_won")  # an unknown leader check does not stop the judgement

@@ -466,7 +466,8 @@ class LiveProcess:
                               level=sc.trace_level, versions=package_versions(), red_enabled=self.spec.red_enabled,
                               node=node.name, address=f"{node.endpoint.address[0]}:{node.endpoint.address[1]}",
                               start_at=start_at)
-            node.trace.emit(0.0, "genesis", **genesis_fields(sc, self._genesis, plugins))
+            leaders = self.impl.leader_schedule if self.impl is not None else "stake"
+            node.trace.emit(0.0, "genesis", **genesis_fields(sc, self._genesis, plugins, leaders))
 
     def start_nodes(self) -> None:
         now = self.clock()

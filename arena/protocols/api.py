@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from ipv8.community import Community
 from ipv8.keyvault.keys import PrivateKey
@@ -91,6 +91,10 @@ class Protocol:
     name: ClassVar[str] = ""
     #: one line for ``arena protocols``
     description: ClassVar[str] = ""
+    #: who may propose a block at a slot: ``"stake"``: ``honest.pos.leader`` (the stake-weighted draw of the
+    #: reference chain), which the referee re-runs over the canonical chain; ``"own"``: a rule of the protocol's
+    #: own, which the referee cannot recheck (its ``legitimate_leaders`` check is then ``unknown``)
+    leader_schedule: ClassVar[Literal["stake", "own"]] = "own"
 
     def create_node(self, node: NodeSetup) -> Community:
         """Build and start the node's Community (it may register tasks; the arena unloads it at the end)."""

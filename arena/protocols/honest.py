@@ -66,10 +66,13 @@ def genesis_tables(sc: Scenario, public_keys: Sequence[bytes]) -> GenesisTables:
     return g
 
 
-def genesis_fields(sc: Scenario, g: GenesisTables, plugins: dict[str, list[str]]) -> dict[str, Any]:
-    """The fields of the ``genesis`` trace event (what the referee knows about every node)."""
+def genesis_fields(sc: Scenario, g: GenesisTables, plugins: dict[str, list[str]],
+                   leader_schedule: str = "stake") -> dict[str, Any]:
+    """The fields of the ``genesis`` trace event (what the referee knows about every node, and the protocol's
+    declared leader rule: :attr:`arena.protocols.api.Protocol.leader_schedule`)."""
     roles = sc.roles()
-    return dict(protocol=sc.protocol, contract=CONTRACT_VERSION, accounts={g.names[a]: a.hex() for a in g.names},
+    return dict(protocol=sc.protocol, contract=CONTRACT_VERSION, leader_schedule=leader_schedule,
+                accounts={g.names[a]: a.hex() for a in g.names},
                 balances={g.names[a]: b for a, b in g.balances.items()},
                 stakes={g.names[a]: s for a, s in g.stakes.items()},
                 teams={f"{r}{i}": spec.team for i, (r, spec) in enumerate(roles)},

@@ -56,7 +56,8 @@ class HostedProtocol(WorldProtocol):
         self.durable: dict[int, dict[str, Any]] = {n.index: {} for n in world.nodes}
         self.setups: dict[int, NodeSetup] = {}
         self.boundaries: dict[int, MessageBoundary] = {}
-        fields = genesis_fields(sc, g, {n.name: n.plugin_names for n in world.nodes if n.plugin_names})
+        fields = genesis_fields(sc, g, {n.name: n.plugin_names for n in world.nodes if n.plugin_names},
+                                self.impl.leader_schedule)
         fields["protocol"] = self.name
         world.emit("genesis", **fields)
 

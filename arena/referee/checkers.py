@@ -325,6 +325,9 @@ def check_legitimate_leaders(h: History) -> Check:
         return Check(name, "unknown", "no honest validator state")
     if not h.has_chain:
         return Check(name, "valid", "day-1 mode: no blocks, no leaders")
+    if h.genesis.get("leader_schedule", "stake") != "stake":
+        return Check(name, "unknown", f"the protocol ({h.genesis.get('protocol', '?')}) chooses its leaders by a rule "
+                     "of its own (leader_schedule: own), which the referee cannot re-run")
     genesis = {h.accounts[n]: s for n, s in h.stakes.items() if s > 0 and n in h.accounts}
     final = {a: int(r.get("stake", 0)) for a, r in (h.canon.get("ledger") or {}).items() if isinstance(r, dict)}
     bad, checked, stopped = schedule_violations(h.chain, genesis, final)

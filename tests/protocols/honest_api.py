@@ -16,6 +16,7 @@ from honest.node import HonestNode, HonestSettings
 
 class HonestViaApi(Protocol):
     name = "honest_api"
+    leader_schedule = "stake"  # the honest node's leaders are honest.pos.leader's: the referee re-runs the draw
 
     def create_node(self, node: NodeSetup) -> Community:
         settings = HonestSettings(
