@@ -231,3 +231,28 @@ def test_the_declared_leader_rule_decides_whether_the_referee_reruns_it(both: di
     own = res["invariants"]["legitimate_leaders"]
     assert own["ok"] is None and "rule of its own" in own["detail"]
     assert res["verdict"] in ("red_won", "blue_won")  # an unknown leader check does not stop the judgement
+
+
+def test_the_arena_tells_plugins_the_genesis_once_on_a_team_protocol(tmp_path: Path) -> None:
+    """A team's protocol need not call arena_genesis: the arena does when the node is made; the honest node through
+    the API also calls it itself, and that second call is not delivered."""
+    from arena import NodeContext, Plugin, hookimpl
+
+    seen: list[tuple[int, int, int]] = []
+
+    class GenesisCounter(Plugin):
+        name = "genesis_counter"
+        team = "blue"
+
+        @hookimpl
+        def arena_genesis(self, node: NodeContext, stakes: dict[bytes, int], balances: dict[bytes, int]) -> None:
+            seen.append((node.index, sum(stakes.values()), sum(balances.values())))
+
+    registry = default_registry()
+    registry.add(GenesisCounter, "tests/test_protocol_api.py")
+    sc = short(duration=6, **{"teams.blue.plugins": [{"name": "genesis_counter"}]})
+    run_battle(sc, registry=registry, protocol=protocols.resolve(str(HONEST_API)))
+    blue = [i for i, (_, spec) in enumerate(sc.roles()) if spec.team == "blue"]
+    assert sorted(i for i, _, _ in seen) == blue  # once per blue node
+    stake = sum(getattr(spec, "stake", 0) for _, spec in sc.roles())
+    assert {(s, b) for _, s, b in seen} == {(stake, 11 * 1000 + 1000)}

@@ -38,7 +38,7 @@ from arena.plugin_host.faults import Fault
 from arena.plugin_host.registry import Registry, default_registry
 from arena.protocols.api import Genesis, NodeSetup, Protocol
 from arena.protocols.honest import WorkItem, genesis_fields, honest_node_state, node_config, workload_schedule
-from arena.protocols.hosted import checked_state
+from arena.protocols.hosted import checked_state, env_hooks
 from arena.protocols.registry import load_files as load_protocol_files
 from arena.protocols.registry import protocol_class
 from arena.runtime.assembly import NodePlugins, assemble_plugins, plugin_uses, wire_transport
@@ -309,6 +309,7 @@ class LiveProcess:
         g = self._genesis
         env = self._env(node)
         if self.impl is not None:
+            env.hooks = env_hooks(node.hooks)
             boundary = node.boundary = MessageBoundary(node.index, node.key, node.hooks, node.emit)
             node.endpoint.outgoing, node.endpoint.incoming = boundary.outgoing, boundary.incoming
             node.setup = NodeSetup(
@@ -346,6 +347,9 @@ class LiveProcess:
         if not isinstance(c, Community):
             raise TypeError(f"{type(self.impl).__name__}.create_node returned {type(c).__name__}, not a Community")
         node.community = self._placed(c, node)
+        g = node.setup.genesis
+        if not node.setup.restarted and node.hooks.has("arena_genesis"):  # the arena tells the plugins, as in the sim
+            node.hooks.genesis(stakes=dict(g.stakes), balances=dict(g.balances))
 
     # -- running ---------------------------------------------------------------------------------------------------
     async def run(self, ready: Callable[[list[Address]], None] | None = None,

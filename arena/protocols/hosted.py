@@ -13,7 +13,7 @@ import json
 import math
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ipv8.community import Community
 
@@ -22,7 +22,7 @@ from arena.protocols.base import WorldProtocol
 from arena.protocols.honest import bootstrap_addresses, genesis_fields, genesis_tables, node_config, workload_schedule
 from arena.runtime.message_boundary import MessageBoundary
 from arena.sim.loop import SimulationError
-from honest.env import NodeEnv
+from honest.env import NodeEnv, NodeHooks
 from honest.schema import account_of, public_key_of
 
 if TYPE_CHECKING:
@@ -30,6 +30,24 @@ if TYPE_CHECKING:
 
 #: Keys of a state file the arena fills in itself.
 IDENTITY = ("name", "index", "role", "team", "account", "up")
+
+
+class ArenaGenesis:
+    """``env.hooks`` of a team's protocol: the arena itself tells the plugins the genesis (``arena_genesis``) when the
+    node is made, so the implementation's own call, if it makes one, is not a second delivery."""
+
+    def __init__(self, hooks: NodeHooks) -> None:
+        self._hooks = hooks
+
+    def genesis(self, stakes: dict[bytes, int], balances: dict[bytes, int]) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hooks, name)
+
+
+def env_hooks(hooks: NodeHooks) -> NodeHooks:
+    return cast("NodeHooks", ArenaGenesis(hooks))
 
 
 class StateError(RuntimeError):
@@ -66,7 +84,7 @@ class HostedProtocol(WorldProtocol):
         sc = world.scenario
         spec = sc.roles()[node.index][1]
         env = NodeEnv(index=node.index, role=node.role, team=node.team, clock=world.loop.time,
-                      rng=world.streams.get(f"node:{node.index}"), record=world.emit, hooks=node.hooks)
+                      rng=world.streams.get(f"node:{node.index}"), record=world.emit, hooks=env_hooks(node.hooks))
         setup = NodeSetup(index=node.index, name=node.name, role=node.role, team=node.team, key=node.key,
                           endpoint=node.endpoint, address=node.endpoint.address,
                           bootstrap=bootstrap_addresses(world, node), genesis=self.genesis,
@@ -85,6 +103,8 @@ class HostedProtocol(WorldProtocol):
         if not isinstance(community, Community):
             raise SimulationError(f"{type(self.impl).__name__}.create_node returned {type(community).__name__}, "
                                   "not a py-ipv8 Community", node.name)
+        if not setup.restarted and node.hooks.has("arena_genesis"):  # the arena's knowledge: it tells the plugins
+            node.hooks.genesis(stakes=dict(self.genesis.stakes), balances=dict(self.genesis.balances))
         return community
 
     def after_start(self, world: World) -> None:
