@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "channels": ("arena.experiments.channels:channels_cmd", "Compare channel topologies: payment success, hops, "
                  "latency, fees, liquidity depletion, busiest relay."),
+    "conform": ("arena.cli.conform:conform_cmd", "Check a protocol against the arena's rules in short battles: "
+                "supply, double spend, crash, wire schema."),
     "judge": ("arena.cli.judge:judge_cmd", "Judge RUN_DIR again from its trace and final states; write the verdict "
               "into its result.json."),
     "keygen": ("arena.cli.live:keygen_cmd", "Create a node's private key file (never derived from the seed) and "
