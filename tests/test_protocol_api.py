@@ -32,6 +32,12 @@ DOUBLE_SPEND = ROOT / "scenarios" / "day4_double_spend.yaml"
 ARENA = [sys.executable, "-m", "arena.cli.main"]
 
 
+def subclass(cls: str, name: str, body: str) -> str:
+    """A protocol file: the honest node through the API with ``body`` changed (a team's variant of it)."""
+    return (f"from arena.conform.honest_api import HonestViaApi\n\n\nclass {cls}(HonestViaApi):\n"
+            f"    name = {name!r}\n\n{body}")
+
+
 def short(path: Path = DOUBLE_SPEND, **over: Any) -> Any:
     """The double-spend battle cut to 40 virtual seconds (its first attempts fall inside: start 5, interval 8)."""
     return load_scenario(path, [("duration", 40), *over.items()])
@@ -47,22 +53,22 @@ def test_the_built_ins_and_a_file_resolve() -> None:
 
 
 def test_module_colon_class_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "team_chain.py").write_text(HONEST_API.read_text())
+    (tmp_path / "team_chain.py").write_text(subclass("TeamChain", "team_chain", ""))
     monkeypatch.syspath_prepend(str(tmp_path))
-    hosted = protocols.resolve("team_chain:HonestViaApi")
-    assert isinstance(hosted, HostedProtocol) and type(hosted.impl).__name__ == "HonestViaApi"
-    with pytest.raises(protocols.ProtocolError, match="not an arena.Protocol subclass"):
-        protocols.resolve("team_chain:Peer")
+    hosted = protocols.resolve("team_chain:TeamChain")
+    assert isinstance(hosted, HostedProtocol) and type(hosted.impl).__name__ == "TeamChain"
+    with pytest.raises(protocols.ProtocolError, match=r"not an arena\.Protocol subclass"):
+        protocols.resolve("team_chain:nothing_here")
 
 
 def test_an_entry_point_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "installed_chain.py").write_text(HONEST_API.read_text())
+    (tmp_path / "installed_chain.py").write_text(subclass("OurChain", "ourchain", ""))
     monkeypatch.syspath_prepend(str(tmp_path))
-    ep = EntryPoint("ourchain", "installed_chain:HonestViaApi", protocols.GROUP)
+    ep = EntryPoint("ourchain", "installed_chain:OurChain", protocols.GROUP)
     monkeypatch.setattr(protocols, "entry_points", lambda group: [ep] if group == protocols.GROUP else [])
-    assert protocols.installed() == {"ourchain": "installed_chain:HonestViaApi"}
+    assert protocols.installed() == {"ourchain": "installed_chain:OurChain"}
     hosted = protocols.resolve("ourchain")
-    assert isinstance(hosted, HostedProtocol) and type(hosted.impl).__name__ == "HonestViaApi"
+    assert isinstance(hosted, HostedProtocol) and type(hosted.impl).__name__ == "OurChain"
 
 
 def test_an_unknown_protocol_is_a_scenario_error_naming_the_line(tmp_path: Path) -> None:
@@ -126,11 +132,9 @@ def test_states_carry_the_arena_identity_and_a_clean_wire(both: dict[str, dict[s
 
 def test_a_protocol_cannot_lie_about_who_a_node_is(tmp_path: Path) -> None:
     liar = tmp_path / "liar_chain.py"
-    liar.write_text(HONEST_API.read_text().replace(
-        "return honest_node_state(community, node.name, node.index, node.role, node.team, True)",
-        "s = honest_node_state(community, node.name, node.index, node.role, node.team, True)\n"
-        "        s.update(team='blue', name='validator0', up=True)\n        return s").replace(
-        'name = "honest_api"', 'name = "liar_chain"'))
+    liar.write_text(subclass("Liar", "liar_chain", "    def node_state(self, community, node):\n"
+                             "        s = super().node_state(community, node)\n"
+                             "        s.update(team='blue', name='validator0', up=True)\n        return s\n"))
     res = run_battle(short(), out_dir=tmp_path / "r", protocol=protocols.resolve(str(liar)), report=False).result
     red = json.loads((tmp_path / "r" / "states" / "light16.json").read_text())
     assert (red["team"], red["name"]) == ("red", "light16")
@@ -139,9 +143,8 @@ def test_a_protocol_cannot_lie_about_who_a_node_is(tmp_path: Path) -> None:
 
 def test_a_state_that_is_not_json_crashes_the_run_with_exit_3(tmp_path: Path) -> None:
     bad = tmp_path / "setstate_chain.py"
-    bad.write_text(HONEST_API.read_text().replace(
-        "return honest_node_state(community, node.name, node.index, node.role, node.team, True)",
-        "return {'ledger': {1, 2}}").replace('name = "honest_api"', 'name = "setstate_chain"'))
+    bad.write_text(subclass("SetState", "setstate_chain", "    def node_state(self, community, node):\n"
+                            "        return {'ledger': {1, 2}}\n"))
     proc = subprocess.run([*ARENA, "run", str(DOUBLE_SPEND), "--protocol", str(bad), "--param", "duration=8",
                            "--out", str(tmp_path / "r"), "--no-report", "--quiet"],
                           capture_output=True, text=True, cwd=ROOT)
@@ -207,8 +210,7 @@ def test_a_bug_in_the_implementation_is_exit_3_naming_its_line(method: str, body
     """The implementation under test is not a contained plugin: its bug ends the run, with the method, the
     implementation's own file:line and (where there is one) the node, never a traceback."""
     bad = tmp_path / f"bug_{method}.py"
-    bad.write_text(f"import sys\nsys.path.insert(0, {str(HONEST_API.parent)!r})\nfrom honest_api import HonestViaApi"
-                   f"\n\n\nclass Buggy(HonestViaApi):\n    name = 'bug_{method}'\n\n{body}")
+    bad.write_text(subclass("Buggy", f"bug_{method}", body))
     proc = subprocess.run([*ARENA, "run", str(DOUBLE_SPEND), "--protocol", str(bad), "--param", "duration=8",
                            "--out", str(tmp_path / "r"), "--no-report", "--quiet"],
                           capture_output=True, text=True, cwd=ROOT)
@@ -224,8 +226,7 @@ def test_the_declared_leader_rule_decides_whether_the_referee_reruns_it(both: di
     stake = both["api"]["result"]["invariants"]["legitimate_leaders"]
     assert stake["ok"] is True and "re-run over" in stake["detail"]
     own_file = tmp_path / "own_leaders.py"
-    own_file.write_text(HONEST_API.read_text().replace('leader_schedule = "stake"', 'leader_schedule = "own"')
-                        .replace('name = "honest_api"', 'name = "own_leaders"'))
+    own_file.write_text(subclass("OwnLeaders", "own_leaders", "    leader_schedule = 'own'\n"))
     res = run_battle(short(duration=12), out_dir=tmp_path / "r", protocol=protocols.resolve(str(own_file)),
                      report=False).result
     own = res["invariants"]["legitimate_leaders"]
@@ -256,3 +257,26 @@ def test_the_arena_tells_plugins_the_genesis_once_on_a_team_protocol(tmp_path: P
     assert sorted(i for i, _, _ in seen) == blue  # once per blue node
     stake = sum(getattr(spec, "stake", 0) for _, spec in sc.roles())
     assert {(s, b) for _, s, b in seen} == {(stake, 11 * 1000 + 1000)}
+
+
+def test_message_hooks_see_each_message_of_a_team_protocol_once(tmp_path: Path) -> None:
+    """The boundary calls the message hooks; the honest node through the API would call them too, and that second
+    call is not made: a plugin counting outgoing messages counts what the boundary counted, no more."""
+    from arena import NodeContext, OutMessage, Plugin, hookimpl
+
+    counts: dict[int, int] = {}
+
+    class OutCounter(Plugin):
+        name = "out_counter"
+        team = "blue"
+
+        @hookimpl
+        def arena_outgoing_message(self, node: NodeContext, message: OutMessage) -> None:
+            counts[node.index] = counts.get(node.index, 0) + 1
+
+    registry = default_registry()
+    registry.add(OutCounter, "tests/test_protocol_api.py")
+    sc = short(duration=8, **{"teams.blue.plugins": [{"name": "out_counter"}]})
+    run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(HONEST_API)), report=False)
+    wire = json.loads((tmp_path / "states" / "validator0.json").read_text())["wire"]
+    assert counts[0] == sum(wire["sent"].values()) > 0

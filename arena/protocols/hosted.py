@@ -32,14 +32,29 @@ if TYPE_CHECKING:
 IDENTITY = ("name", "index", "role", "team", "account", "up")
 
 
-class ArenaGenesis:
-    """``env.hooks`` of a team's protocol: the arena itself tells the plugins the genesis (``arena_genesis``) when the
-    node is made, so the implementation's own call, if it makes one, is not a second delivery."""
+#: Hooks the arena calls itself for a team's protocol: the genesis when the node is made, the message hooks at the
+#: endpoint boundary.
+ARENA_CALLED = frozenset({"arena_genesis", "arena_outgoing_message", "arena_incoming_message"})
+
+
+class TeamHooks:
+    """``env.hooks`` of a team's protocol. What the arena does itself (:data:`ARENA_CALLED`) is not done twice when
+    the implementation also asks (the honest node through the API does): those calls are no-ops here, and ``has``
+    says no. Every decision and veto hook passes through to the node's hook caller."""
 
     def __init__(self, hooks: NodeHooks) -> None:
         self._hooks = hooks
 
+    def has(self, name: str) -> bool:
+        return name not in ARENA_CALLED and self._hooks.has(name)
+
     def genesis(self, stakes: dict[bytes, int], balances: dict[bytes, int]) -> None:
+        return None
+
+    def outgoing_message(self, message: Any) -> None:
+        return None
+
+    def incoming_message(self, message: Any) -> None:
         return None
 
     def __getattr__(self, name: str) -> Any:
@@ -47,7 +62,7 @@ class ArenaGenesis:
 
 
 def env_hooks(hooks: NodeHooks) -> NodeHooks:
-    return cast("NodeHooks", ArenaGenesis(hooks))
+    return cast("NodeHooks", TeamHooks(hooks))
 
 
 class StateError(RuntimeError):

@@ -48,21 +48,21 @@ def load_protocol_file(path: str | Path) -> type[Protocol]:
     """The protocol class of a file (``--protocol FILE``); the file must define exactly one, or one per name."""
     p = Path(path)
     if not p.is_file():
-        raise ProtocolError(f"--protocol {path}: file not found")
+        raise ProtocolError(f"protocol file {path}: not found")
     mod_name = f"arena_protocol_{p.stem}"
     spec = importlib.util.spec_from_file_location(mod_name, p)
     if spec is None or spec.loader is None:
-        raise ProtocolError(f"--protocol {path}: cannot import")
+        raise ProtocolError(f"protocol file {path}: cannot import")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        raise ProtocolError(f"--protocol {path}: import failed: {type(exc).__name__}: {exc}") from None
+        raise ProtocolError(f"protocol file {path}: import failed: {type(exc).__name__}: {exc}") from None
     found = protocols_in_module(module)
     if len(found) != 1:
         names = ", ".join(c.__name__ for c in found) or "none"
-        raise ProtocolError(f"--protocol {path}: needs exactly one arena.Protocol subclass, found {names}")
+        raise ProtocolError(f"protocol file {path}: needs exactly one arena.Protocol subclass, found {names}")
     cls = found[0]
     _FROM_FILES[cls.name or p.stem] = cls
     return cls
