@@ -46,10 +46,16 @@ _Entry = tuple[Any, ...]
 
 
 class VirtualLoop(asyncio.BaseEventLoop):
-    """Discrete-event loop: when no callback is ready, the clock jumps to the next timer."""
+    """Discrete-event loop: when no callback is ready, the clock jumps to the next timer.
+
+    A new loop makes itself the thread's current event loop (``asyncio.get_event_loop()``), wherever it is made:
+    ``asyncio.Runner(loop_factory=VirtualLoop)`` does not set its loop current, and futures made in a synchronous
+    ``setUp`` must land on it. :meth:`close` unsets it if it is still current.
+    """
 
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
+        events.set_event_loop(self)
         self._now = float(start)
         self._timers: list[_Entry] = []
         self._seq = itertools.count()
@@ -262,6 +268,15 @@ class VirtualLoop(asyncio.BaseEventLoop):
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """There is no executor thread to join."""
+
+    def close(self) -> None:
+        """Close, and stop being the current event loop if this loop still is."""
+        super().close()
+        policy = events.get_event_loop_policy()
+        # Read the thread's current loop without policy.get_event_loop(), which may make a new one.
+        current = getattr(getattr(policy, "_local", None), "_loop", None)
+        if current is self:
+            policy.set_event_loop(None)
 
 
 def run_in_node(node: str, fn: Callable[..., T], *args: Any) -> T:

@@ -166,8 +166,14 @@ class World:
         """The world started and paused at t=0 (advance it with ``loop.run_until(t)``); stopped, unloaded and
         closed on leaving. :meth:`run` is this plus the clock; tests and the fuzz campaign act between steps."""
         asyncio.set_event_loop(self.loop)
+        epoch, loop_time = self.scenario.epoch, self.loop.time
+
+        def wall_clock() -> float:
+            """What py-ipv8's time.time() reads: the scenario's epoch plus virtual time (loop.time() stays 0-based)."""
+            return epoch + loop_time()
+
         try:
-            with virtual_ipv8(self.loop.time, random.Random(f"{self.seed}:ipv8"),
+            with virtual_ipv8(wall_clock, random.Random(f"{self.seed}:ipv8"),
                               self.cache_signatures) as cache:
                 self.verify_cache = cache
                 self.loop.run_until_complete(self._start())
