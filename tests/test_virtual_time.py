@@ -247,3 +247,22 @@ def test_closing_a_loop_that_is_no_longer_current_leaves_the_current_one() -> No
 
 def test_global_random_functions_are_all_found() -> None:
     assert {"random", "getrandbits", "choice", "sample", "randint", "shuffle", "uniform"} <= set(GLOBAL_RANDOM_FUNCS)
+
+
+def test_the_honest_node_stamps_py_ipv8_peers_with_py_ipv8s_clock() -> None:
+    """A peer py-ipv8 verified is kept alive by the honest node in py-ipv8's own clock (epoch-based here), not in the
+    battle's 0-based time: else py-ipv8's churn would see it 1.7e9 s stale."""
+    import honest_kit as hk
+    from ipv8.keyvault.crypto import default_eccrypto
+    from ipv8.peer import Peer
+
+    world = hk.build(hk.scenario(duration=4, validators=2, light_nodes=0, workload={"rate": 0}))
+    with world.running():
+        world.loop.run_until(2.0)
+        node = hk.node(world, 0)
+        other = world.nodes[1].endpoint.address
+        peer = Peer(default_eccrypto.generate_key("curve25519").pub(), other)
+        node.network.add_verified_peer(peer)
+        peer.last_response = 0.0
+        node._touch_ipv8_peer(other)
+        assert peer.last_response == pytest.approx(world.scenario.epoch + 2.0)

@@ -53,7 +53,9 @@ class Transport(NodeBase):
         if self.network.verified_peers:
             probable_peer = self.network.get_verified_by_address(address)
             if probable_peer:
-                probable_peer.last_response = self.env.now()
+                # py-ipv8's own clock stamps it (virtual in the simulator, the machine's live): py-ipv8 compares
+                # it with its time(), never with the battle's 0-based env.now()
+                probable_peer.update_clock(probable_peer.get_lamport_timestamp())
 
     def count_drop(self, reason: str, kind: str = "") -> None:
         self.drops[reason] += 1
