@@ -184,14 +184,14 @@ class ChannelOpen:
 
 @dataclass(frozen=True)
 class ChannelUpdate:
-    """A channel state was signed by both sides (``channel``, ``a``, ``b``: node names as the channel knows them)."""
+    """A channel state was signed by both sides (``channel``: the channel id; ``a``, ``b``: the two accounts)."""
 
     EV: ClassVar[str] = "channel_signed"
     node: int
-    channel: str
+    channel: Hex
     seq: int
-    a: str
-    b: str
+    a: Hex
+    b: Hex
     balance_a: int
     balance_b: int
 
@@ -239,7 +239,7 @@ EVENTS: dict[str, type] = {c.EV: c for c in (Intent, TxAccepted, TxRejected, TxI
 REQUIRED = ("intent", "delivery", "finalized")
 #: Events the arena itself writes (never an implementation): listed so the reference can say so.
 ARENA_EVENTS = ("genesis", "crash", "restart", "partition", "heal", "plugin_fault", "evidence", "plugin",
-                "identity", "drop")
+                "identity", "drop", "wire_violation")
 
 
 # -- the final state -------------------------------------------------------------------------------------------------

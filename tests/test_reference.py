@@ -26,6 +26,8 @@ from arena.scenario import model
 from honest import codes, gossip, peering, schema
 from honest.channels import ChannelManager
 from honest.codes import EvidenceKind, ItemKind, Role, TxKind, TxStatus
+from honest.contract import Recorder
+from honest.env import NoHooks
 from honest.messages import PaymentStatus
 from honest.node import HonestNode, settings
 from honest.node.purchases import STATUS, Purchases
@@ -225,7 +227,8 @@ def test_every_behaviour_row_names_the_handler_the_node_runs(answer: Any) -> Non
 
 def merchant(need: int) -> Any:
     sent: list[Any] = []
-    env = SimpleNamespace(has_hook=lambda name: False, record=lambda *a, **k: None, index=0)
+    env = SimpleNamespace(has_hook=lambda name: False, record=lambda *a, **k: None, index=0,
+                          events=Recorder(lambda *a, **k: None, 0))
     return SimpleNamespace(env=env, config=SimpleNamespace(confirmations=need, price=50), buyers={}, delivered=[],
                            send_to=lambda *a: sent.append(a))
 
@@ -278,3 +281,50 @@ def test_default_prints_the_index_and_flags_exclude_each_other() -> None:
     result = run()
     assert result.exit_code == 0 and result.output == (REF_DIR / index.PATH).read_text(encoding="utf-8")
     assert run("--check", "--write").exit_code == 2
+
+
+# -- docs/plugins.md: who calls each hook --------------------------------------------------------------------------
+SIMPLECHAIN = ROOT / "examples" / "simplechain" / "simplechain.py"
+PROTOCOL_TEMPLATE = ROOT / "arena" / "cli" / "templates" / "protocol.py.tmpl"
+
+
+def who_calls() -> dict[str, tuple[str, str, str]]:
+    """``hook -> (called by, on a team's protocol, simplechain)`` from the table in docs/plugins.md."""
+    text = PLUGINS_DOC.read_text(encoding="utf-8")
+    section = text.split("## Who calls each hook", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[str, str, str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 4 and cells[0].startswith("`arena_"):
+            for hook in re.findall(r"`(arena_\w+)`", cells[0]):
+                rows[hook] = (cells[1], cells[2], cells[3])
+    return rows
+
+
+def asked_hooks(path: Path) -> set[str]:
+    """The hooks a protocol's source asks through ``env.hooks``."""
+    return {f"arena_{name}" for name in re.findall(r"env\.hooks\.(\w+)\(", path.read_text(encoding="utf-8"))}
+
+
+def test_plugins_md_says_who_calls_every_hook() -> None:
+    from arena.plugin_host.registry import HOOK_NAMES
+    from arena.protocols.hosted import ARENA_CALLED
+
+    rows = who_calls()
+    assert sorted(rows) == sorted(HOOK_NAMES), "docs/plugins.md: the 'Who calls each hook' table misses hooks"
+    asked = {h for h, (_, team, _) in rows.items() if team.startswith("when it asks")}
+    arena_calls = {h for h, (_, team, _) in rows.items() if team.startswith("always")}
+    assert asked | arena_calls == set(rows) and not asked & arena_calls
+    assert ARENA_CALLED <= arena_calls, "hooks the arena calls for a team's protocol, not marked 'always'"
+    for hook in asked:  # each is a method of the hooks honest code (and a team's protocol) is handed
+        assert callable(getattr(NoHooks, hook.removeprefix("arena_"), None)), hook
+        short = hook.removeprefix("arena_")
+        assert f"env.hooks.{short}`" in rows[hook][1] or f"`{short}`" in rows[hook][1], hook
+
+
+@pytest.mark.skipif(not SIMPLECHAIN.is_file(), reason="examples/simplechain is not there")
+def test_plugins_md_names_the_hooks_simplechain_and_the_scaffold_ask() -> None:
+    rows = who_calls()
+    said = {h for h, (_, team, simple) in rows.items() if team.startswith("when it asks") and simple == "yes"}
+    assert asked_hooks(SIMPLECHAIN) == said, "docs/plugins.md's simplechain column is not what simplechain asks"
+    assert asked_hooks(PROTOCOL_TEMPLATE) == said, "the `arena new protocol` chain asks other hooks than the table"

@@ -3,7 +3,8 @@
 One module per page: :mod:`~arena.reference.scenario` (scenario keys, from the pydantic model),
 :mod:`~arena.reference.wire` (the wire schema, from ``honest/schema.py``), :mod:`~arena.reference.codes` (the wire
 code enums of ``honest/codes.py``), :mod:`~arena.reference.honest_behaviour` (what the honest node answers and
-believes) and :mod:`~arena.reference.index` (the index). ``arena reference`` writes or checks them.
+believes), :mod:`~arena.reference.contract` (the referee contract of ``honest/contract.py``: ``contract.md`` and
+the schema ``contract.json``) and :mod:`~arena.reference.index` (the index). ``arena reference`` writes or checks them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from arena.reference import codes, honest_behaviour, index, scenario, wire
+from arena.reference import codes, contract, honest_behaviour, index, scenario, wire
 from arena.reference.markdown import page
 
 DOCS_DIR = "docs/reference"
@@ -23,12 +24,15 @@ RENDERERS: tuple[tuple[str, Callable[[], str]], ...] = (
     (wire.PATH, wire.render),
     (codes.PATH, codes.render),
     (honest_behaviour.PATH, honest_behaviour.render),
+    (contract.PATH, contract.render),
+    (contract.JSON_PATH, contract.render_json),
 )
 
 
 def render_all() -> dict[str, str]:
-    """``{path relative to the repository root: Markdown text}`` for every reference page."""
-    return {f"{DOCS_DIR}/{name}": page(fn().splitlines()) for name, fn in RENDERERS}
+    """``{path relative to the repository root: text}`` for every reference page (Markdown pages are normalised by
+    :func:`~arena.reference.markdown.page`; a ``.json`` file is written as its renderer returns it)."""
+    return {f"{DOCS_DIR}/{name}": page(fn().splitlines()) if name.endswith(".md") else fn() for name, fn in RENDERERS}
 
 
 def default_dir() -> Path:

@@ -15,6 +15,11 @@ PAGES: tuple[tuple[str, str], ...] = (
                  "(from `honest/codes.py`; plugins import them from `arena`)"),
     ("honest_behaviour.md", "what the honest node does that an attack relies on: the merchant's delivery rule, what "
                             "each node answers to each message and to whom, what it sends unasked"),
+    ("contract.md", "the referee contract: every trace event an implementation emits (fields, types, meanings, "
+                    "the `env.events` helper, what the verdict needs) and the final-state models (from "
+                    "`honest/contract.py`)"),
+    ("contract.json", "the same contract as JSON Schema, with `contract_version` and the schema fingerprint that "
+                      "`tests/test_contract.py` locks"),
 )
 """Each page and its one line (the test holds this list to the pages generated)."""
 

@@ -23,6 +23,7 @@ from ipv8.keyvault.keys import PrivateKey
 
 from arena.plugin_api.packet import Packet
 from honest import codec
+from honest.contract import Recorder
 from honest.messages import InMessage, OutMessage
 from honest.schema import MESSAGES
 from honest.wire import split_packet
@@ -43,6 +44,7 @@ class MessageBoundary:
         self._key_bin = bytes(key.pub().key_to_bin())
         self.hooks = hooks
         self._record = record
+        self._events = Recorder(record, node)
         self.sent: Counter[str] = Counter()
         self.violations: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
@@ -104,7 +106,7 @@ class MessageBoundary:
 
     def _drop(self, reason: str, kind: str) -> None:
         self.dropped[reason] += 1
-        self._record("msg_drop", node=self.node, reason=reason, kind=kind)
+        self._events.message_dropped(reason, kind)
 
     # -- reading -------------------------------------------------------------------------------------------------
     @staticmethod
