@@ -1,7 +1,8 @@
-"""``arena new attack NAME`` / ``arena new defense NAME``: a working plugin, a small scenario and a test to start from.
+"""``arena new attack|defense|protocol NAME``: a working plugin or protocol, a small scenario and a test to start from.
 
 The files come from ``arena/cli/templates/`` (``string.Template`` with ``$name``, ``$cls``, ``$title``, ``$kind``).
-Nothing is ever overwritten: an existing file is an error.
+``arena new protocol NAME`` writes a team's own blockchain (an ``arena.Protocol`` with its py-ipv8 Communities) that
+passes ``arena conform NAME.py``. Nothing is ever overwritten: an existing file is an error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import click
 
 Kind = Literal["attack", "defense"]
 KINDS: tuple[Kind, ...] = ("attack", "defense")
+#: ``arena new protocol NAME``: template -> the file it becomes (``{name}`` filled in).
+PROTOCOL_FILES = (("protocol.py.tmpl", "{name}.py"), ("scenario_protocol.yaml.tmpl", "scenario_{name}.yaml"),
+                  ("test_protocol.py.tmpl", "test_{name}.py"))
 
 
 def _class_name(name: str) -> str:
@@ -27,11 +31,25 @@ def _template(filename: str) -> Template:
     return Template(files("arena.cli").joinpath("templates", filename).read_text(encoding="utf-8"))
 
 
-def check_name(name: str) -> None:
-    """A plugin name becomes a module, a file and a scenario key: it must be a plain Python identifier."""
+def check_name(name: str, what: str = "plugin") -> None:
+    """A plugin or protocol name becomes a module, a file and a scenario key: it must be a plain Python
+    identifier."""
+    example = "my_chain" if what == "protocol" else "my_attack"
     if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
-        raise ValueError(f"plugin name {name!r} is not a valid Python identifier (use letters, digits and _, "
-                         "not starting with a digit, e.g. 'my_attack')")
+        raise ValueError(f"{what} name {name!r} is not a valid Python identifier (use letters, digits and _, "
+                         f"not starting with a digit, e.g. {example!r})")
+
+
+def _write(targets: dict[Path, str], values: dict[str, str]) -> list[Path]:
+    existing = [str(p) for p in targets if p.exists()]
+    if existing:
+        raise ValueError(f"refusing to overwrite existing file(s): {', '.join(existing)}")
+    rendered = {path: _template(tmpl).substitute(values) for path, tmpl in targets.items()}
+    for path in rendered:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in rendered.items():
+        path.write_text(text, encoding="utf-8")
+    return list(rendered)
 
 
 def new_plugin(kind: Literal["attack", "defense"], name: str, dest: Path) -> list[Path]:
@@ -45,20 +63,28 @@ def new_plugin(kind: Literal["attack", "defense"], name: str, dest: Path) -> lis
         dest / f"scenario_{name}.yaml": f"scenario_{kind}.yaml.tmpl",
         dest / f"test_{name}.py": "test_plugin.py.tmpl",
     }
-    existing = [str(p) for p in targets if p.exists()]
-    if existing:
-        raise ValueError(f"refusing to overwrite existing file(s): {', '.join(existing)}")
     values = {"name": name, "cls": _class_name(name), "title": name.replace("_", " ").capitalize(), "kind": kind}
-    rendered = {path: _template(tmpl).substitute(values) for path, tmpl in targets.items()}
-    dest.mkdir(parents=True, exist_ok=True)
-    for path, text in rendered.items():
-        path.write_text(text, encoding="utf-8")
-    return list(rendered)
+    return _write(targets, values)
+
+
+def new_protocol(name: str, dest: Path) -> list[Path]:
+    """Write ``<name>.py`` (a protocol that passes ``arena conform``), ``scenario_<name>.yaml`` (``protocol:
+    <name>``) and ``test_<name>.py`` into ``dest``; return their paths."""
+    check_name(name, "protocol")
+    if name in ("honest", "pingpong"):
+        raise ValueError(f"protocol name {name!r} is a built-in protocol's: choose another")
+    dest = Path(dest)
+    targets = {dest / out.format(name=name): tmpl for tmpl, out in PROTOCOL_FILES}
+    values = {"name": name, "cls": _class_name(name), "title": name.replace("_", " ").capitalize(),
+              "kind": "protocol"}
+    return _write(targets, values)
 
 
 @click.group("new")
 def new_cmd() -> None:
-    """Create a new attack or defense plugin with a scenario and a test."""
+    """Create a new attack or defense plugin with a scenario and a test.
+
+    `arena new protocol NAME` writes a team's own blockchain instead (docs/protocols.md)."""
 
 
 def _create(kind: Kind, name: str, directory: Path) -> None:
@@ -90,3 +116,19 @@ def new_attack(name: str, directory: Path) -> None:
 def new_defense(name: str, directory: Path) -> None:
     """A blue plugin NAME.py, scenario_NAME.yaml and test_NAME.py."""
     _create("defense", name, directory)
+
+
+@new_cmd.command("protocol")
+@click.argument("name")
+@_dir_option
+def new_protocol_cmd(name: str, directory: Path) -> None:
+    """A team's own blockchain NAME.py (passes `arena conform`), scenario_NAME.yaml and test_NAME.py."""
+    try:
+        paths = new_protocol(name, directory)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    for p in paths:
+        click.echo(f"created {p}")
+    protocol, scenario, test = paths
+    click.echo(f"\nnext: arena conform {protocol}\n      arena run {scenario} --protocol {protocol}\n"
+               f"      pytest {test}")
