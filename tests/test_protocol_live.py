@@ -16,12 +16,14 @@ import pytest
 pytestmark = pytest.mark.live
 ROOT = Path(__file__).resolve().parent.parent
 HONEST_API = Path(__file__).parent / "protocols" / "honest_api.py"
+SIMPLECHAIN = ROOT / "examples" / "simplechain" / "simplechain.py"
 
 
-def test_a_protocol_file_runs_live_behind_the_boundary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol, name", [(HONEST_API, "honest_api"), (SIMPLECHAIN, "simplechain")])
+def test_a_protocol_file_runs_live_behind_the_boundary(protocol: Path, name: str, tmp_path: Path) -> None:
     out = tmp_path / "live"
     proc = subprocess.run([sys.executable, "-m", "arena.cli.main", "live", "scenarios/day4_double_spend.yaml",
-                           "--protocol", str(HONEST_API), "--param", "duration=20", "--processes", "2",
+                           "--protocol", str(protocol), "--param", "duration=20", "--processes", "2",
                            "--out", str(out), "--no-report", "--quiet"], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -35,7 +37,7 @@ def test_a_protocol_file_runs_live_behind_the_boundary(tmp_path: Path) -> None:
         assert s["wire"]["violations"] == {} and sum(s["wire"]["sent"].values()) > 0, s["name"]
     genesis = next(json.loads(line) for line in (out / "nodes" / "validator0" / "trace.jsonl").open()
                    if '"genesis"' in line)
-    assert genesis["protocol"] == "honest_api"
+    assert genesis["protocol"] == name
 
 
 def test_pingpong_is_refused_live_in_one_line(tmp_path: Path) -> None:

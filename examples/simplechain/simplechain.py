@@ -28,7 +28,7 @@ from ipv8.lazy_community import lazy_wrapper
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
-from arena import NodeSetup, Protocol
+from arena import NodeSetup, Protocol, TxStatus
 from honest.contract import block_record, ledger_record
 from honest.messages import PaymentStatus
 from honest.pos import leader
@@ -50,7 +50,7 @@ from honest.schema import (
 )
 
 GENESIS = b"\x00" * 32
-PENDING, INCLUDED, FINALIZED = 1, 2, 3  # TxStatus codes of TxStatusReply
+PENDING, INCLUDED, FINALIZED = TxStatus.PENDING, TxStatus.INCLUDED, TxStatus.FINALIZED  # codes of TxStatusReply
 
 
 class Ledger:
@@ -164,8 +164,8 @@ class Merchant(SimpleNode):
     def on_status(self, peer: Peer, msg: TxStatusReply) -> None:
         found = self.orders.get(msg.tx_id)
         if found is not None and found[0].status != "delivered":
-            found[0].status = {PENDING: "pending", INCLUDED: "included", FINALIZED: "finalized"}.get(msg.status,
-                                                                                                      "unknown")
+            known = msg.status in (PENDING, INCLUDED, FINALIZED)
+            found[0].status = TxStatus(msg.status).label if known else "unknown"
             found[0].confirmations, found[0].answers = msg.confirmations, found[0].answers + 1
             self.consider(msg.tx_id)
 
