@@ -1,7 +1,9 @@
 """The ``arena`` pytest plugin: run battles from tests, assert on their results, and collect scenario files.
 
-* fixture ``arena_battle``: ``arena_battle(scenario, seed=None, plugins=[...]) -> result dict`` (``result.json``
-  plus ``run_dir``); ``scenario`` is a path, YAML text or a dict; ``plugins`` are ``--plugin`` files.
+* fixture ``arena_battle``: ``arena_battle(scenario, seed=None, plugins=[...], protocol=None) -> result dict``
+  (``result.json`` plus ``run_dir``); ``scenario`` is a path, YAML text or a dict; ``plugins`` are ``--plugin``
+  files; ``protocol`` runs another protocol than the scenario's, as ``--protocol`` does (a file, a name, or
+  ``package.module:Class``).
 * helpers ``assert_verdict``, ``assert_stolen``, ``assert_invariants`` (import them from ``arena.pytest_plugin``).
 * every scenario YAML file with a top-level ``expect:`` key in a directory named ``scenarios`` (or matching the ini
   option ``arena_scenarios``, default ``scenarios/*.yaml``) is a test item checking verdict / stolen / min_stolen.
@@ -43,9 +45,13 @@ def _as_scenario(scenario: str | Path | dict[str, Any] | Scenario) -> Scenario:
 
 
 def run_scenario(scenario: str | Path | dict[str, Any] | Scenario, out_dir: Path, *, seed: int | None = None,
-                 plugins: Iterable[str | Path] = ()) -> dict[str, Any]:
+                 plugins: Iterable[str | Path] = (), protocol: str | Path | None = None) -> dict[str, Any]:
     """Run one battle into ``out_dir`` (judged by the referee); the result dict, with ``run_dir`` added."""
     sc = _as_scenario(scenario)
+    if protocol is not None:
+        from arena.protocols.registry import scenario_name
+
+        sc = sc.model_copy(update={"protocol": scenario_name(protocol)})
     outcome = run_battle(sc, seed=seed, out_dir=out_dir, registry=default_registry(list(plugins)))
     result = dict(outcome.result)
     result["run_dir"] = str(out_dir)
@@ -57,8 +63,9 @@ def arena_battle(tmp_path_factory: pytest.TempPathFactory) -> ArenaBattle:
     """A function running a battle in a fresh temporary run directory and returning its result dict."""
 
     def battle(scenario: str | Path | dict[str, Any], *, seed: int | None = None,
-               plugins: Sequence[str | Path] = ()) -> dict[str, Any]:
-        return run_scenario(scenario, tmp_path_factory.mktemp("arena-run"), seed=seed, plugins=plugins)
+               plugins: Sequence[str | Path] = (), protocol: str | Path | None = None) -> dict[str, Any]:
+        return run_scenario(scenario, tmp_path_factory.mktemp("arena-run"), seed=seed, plugins=plugins,
+                            protocol=protocol)
 
     return battle
 

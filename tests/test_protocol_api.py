@@ -280,3 +280,9 @@ def test_message_hooks_see_each_message_of_a_team_protocol_once(tmp_path: Path) 
     run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(HONEST_API)), report=False)
     wire = json.loads((tmp_path / "states" / "validator0.json").read_text())["wire"]
     assert counts[0] == sum(wire["sent"].values()) > 0
+
+
+def test_the_pytest_fixture_runs_a_team_protocol(arena_battle: Any) -> None:
+    result = arena_battle(short(duration=8), protocol=HONEST_API)
+    assert result["protocol"] == "honest_api" and result["verdict"] in ("red_won", "blue_won")
+    assert json.loads((Path(result["run_dir"]) / "states" / "validator0.json").read_text())["wire"]["violations"] == {}

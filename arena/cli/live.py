@@ -119,10 +119,10 @@ def live_cmd(scenario: str, out_dir: str | None, processes: int, base_port: int 
         sc = _load(scenario, params)
         files: list[str] = []
         if protocol is not None:
-            from arena.cli.main import protocol_name
+            from arena.protocols.registry import is_file_ref, scenario_name
 
-            sc = sc.model_copy(update={"protocol": protocol_name(protocol)})
-            files = [protocol] if protocol.endswith(".py") or "/" in protocol else []
+            sc = sc.model_copy(update={"protocol": scenario_name(protocol)})
+            files = [protocol] if is_file_ref(protocol) else []
         check_scenario(sc, scenario, default_registry(plugins))
         target = Path(out_dir) if out_dir else default_out_dir(sc, Path("runs") / "live")
         with live_progress(not (quiet or as_json)) as phase:
@@ -223,10 +223,10 @@ def node_cmd(scenario_path: str, role: str, index: int, bootstrap: tuple[str, ..
         sc = _load(scenario_path, params)
         protocol_files: list[str] = []
         if protocol is not None:
-            from arena.cli.main import protocol_name
+            from arena.protocols.registry import is_file_ref, scenario_name
 
-            sc = sc.model_copy(update={"protocol": protocol_name(protocol)})
-            if protocol.endswith(".py") or "/" in protocol:
+            sc = sc.model_copy(update={"protocol": scenario_name(protocol)})
+            if is_file_ref(protocol):
                 protocol_files = [str(Path(protocol).resolve())]
         if sc.protocol == "pingpong":
             raise ScenarioError("protocol: pingpong runs in the simulator only (arena run)")

@@ -184,7 +184,9 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
     with user_errors():
         sc = load(scenario, params)
         if protocol is not None:  # a file is loaded here, so that the check below knows its protocol's name
-            sc = sc.model_copy(update={"protocol": protocol_name(protocol)})
+            from arena.protocols.registry import scenario_name
+
+            sc = sc.model_copy(update={"protocol": scenario_name(protocol)})
         registry = default_registry(plugins)
         check_scenario(sc, scenario, registry)
         target = Path(out_dir) if out_dir else default_out_dir(sc)
@@ -217,17 +219,6 @@ def run(scenario: str, seed: int | None, out_dir: str | None, plugins: tuple[str
         write_report_or_warn(target)
     print_outcome(result, target, quiet, as_json, open_report)
     sys.exit(exit_for(result, sc.expect, expect))
-
-
-def protocol_name(ref: str) -> str:
-    """What a ``--protocol`` reference puts in the scenario's ``protocol``: a file becomes the name of the protocol
-    it defines (loaded already), anything else stays as given."""
-    if ref.endswith(".py") or "/" in ref:
-        from arena.protocols.registry import load_protocol_file
-
-        cls = load_protocol_file(ref)
-        return cls.name or Path(ref).stem
-    return ref
 
 
 def write_report_or_warn(target: Path) -> None:

@@ -83,7 +83,7 @@ def protocol_class(ref: str) -> type[Protocol] | None:
         return None
     if ref in _FROM_FILES:
         return _FROM_FILES[ref]
-    if ref.endswith(".py") or "/" in ref:
+    if is_file_ref(ref):
         return load_protocol_file(ref)
     if ":" in ref:
         module_name, _, attr = ref.partition(":")
@@ -131,9 +131,25 @@ def resolve(ref: str) -> WorldProtocol:
     return HostedProtocol(impl, ref)
 
 
+def is_file_ref(ref: str | Path) -> bool:
+    """A reference to a file (``ourchain.py``, ``path/to/chain``), not a name or ``module:Class``."""
+    text = str(ref)
+    return isinstance(ref, Path) or text.endswith(".py") or "/" in text
+
+
+def scenario_name(ref: str | Path) -> str:
+    """What ``--protocol REF`` puts in the scenario's ``protocol``: a file is loaded and becomes the name of the
+    protocol it defines; anything else stays as given."""
+    if is_file_ref(ref):
+        cls = load_protocol_file(ref)
+        return cls.name or Path(ref).stem
+    return str(ref)
+
+
 def load_files(paths: Iterable[str | Path]) -> list[str]:
     """Load ``--protocol`` files; the names they made usable."""
     return [load_protocol_file(p).name or Path(p).stem for p in paths]
 
 
-__all__ = ["GROUP", "ProtocolError", "installed", "known", "load_protocol_file", "protocol_class", "resolve"]
+__all__ = ["GROUP", "ProtocolError", "installed", "is_file_ref", "known", "load_protocol_file", "protocol_class",
+           "resolve", "scenario_name"]
