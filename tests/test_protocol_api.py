@@ -286,3 +286,21 @@ def test_the_pytest_fixture_runs_a_team_protocol(arena_battle: Any) -> None:
     result = arena_battle(short(duration=8), protocol=HONEST_API)
     assert result["protocol"] == "honest_api" and result["verdict"] in ("red_won", "blue_won")
     assert json.loads((Path(result["run_dir"]) / "states" / "validator0.json").read_text())["wire"]["violations"] == {}
+
+
+def test_arena_protocols_lists_built_ins_installed_and_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from arena.cli.main import main
+
+    (tmp_path / "installed_chain2.py").write_text(subclass("Installed", "installed2", ""))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = EntryPoint("installed2", "installed_chain2:Installed", protocols.GROUP)
+    monkeypatch.setattr(protocols, "entry_points", lambda group: [ep] if group == protocols.GROUP else [])
+    simple = ROOT / "examples" / "simplechain" / "simplechain.py"
+    res = CliRunner().invoke(main, ["protocols", "--json", "--protocol", str(simple)])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    assert set(rows) == {"honest", "pingpong", "simplechain", "installed2"}
+    assert rows["simplechain"]["source"] == f"file {simple}" and rows["simplechain"]["leader_schedule"] == "stake"
+    assert rows["installed2"]["source"] == "entry point installed_chain2:Installed"

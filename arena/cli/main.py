@@ -46,6 +46,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("arena.cli.scaffold:new_cmd", "Create a new attack or defense plugin with a scenario and a test."),
     "node": ("arena.cli.live:node_cmd", "Run one node of a live battle (each team starts its own nodes with its own "
              "keys and plugins)."),
+    "protocols": ("arena.cli.protocols:protocols_cmd", "List the protocols a battle can run: built in, installed "
+                  "(entry point group arena.protocols), or files."),
     "reference": ("arena.cli.reference:reference_cmd", "Print, write or check the references generated from the "
                   "code (scenario keys, wire schema, codes, honest behaviour)."),
     "replay": ("arena.experiments.replay:replay_cmd", "Rerun one tournament battle from its cell id and check "
