@@ -49,7 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "protocols": ("arena.cli.protocols:protocols_cmd", "List the protocols a battle can run: built in, installed "
                   "(entry point group arena.protocols), or files."),
     "reference": ("arena.cli.reference:reference_cmd", "Print, write or check the references generated from the "
-                  "code (scenario keys, wire schema, codes, honest behaviour)."),
+                  "code (scenario keys, wire schema, codes, honest behaviour, referee contract)."),
     "replay": ("arena.experiments.replay:replay_cmd", "Rerun one tournament battle from its cell id and check "
                "its trace sha256 against the recorded one."),
     "schema": ("arena.cli.schema:schema_cmd", "Print the wire schema (messages and signed objects) and its "

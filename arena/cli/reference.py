@@ -24,7 +24,7 @@ WRITE_HINT = "run `arena reference --write`"
               help="The reference directory to write or check (default: docs/reference of this checkout).")
 def reference_cmd(check: bool, write: bool, directory: Path | None) -> None:
     """Print, write or check the references generated from the code (scenario keys, wire schema, codes, honest
-    behaviour)."""
+    behaviour, referee contract)."""
     from arena import reference
     from arena.cli.consoles import console
 
