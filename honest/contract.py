@@ -239,7 +239,7 @@ EVENTS: dict[str, type] = {c.EV: c for c in (Intent, TxAccepted, TxRejected, TxI
 REQUIRED = ("intent", "delivery", "finalized")
 #: Events the arena itself writes (never an implementation): listed so the reference can say so.
 ARENA_EVENTS = ("genesis", "crash", "restart", "partition", "heal", "plugin_fault", "evidence", "plugin",
-                "identity", "drop", "wire_violation")
+                "identity", "drop", "wire_violation", "node_error")
 
 
 # -- the final state -------------------------------------------------------------------------------------------------

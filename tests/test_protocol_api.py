@@ -304,3 +304,22 @@ def test_arena_protocols_lists_built_ins_installed_and_files(monkeypatch: pytest
     assert set(rows) == {"honest", "pingpong", "simplechain", "installed2"}
     assert rows["simplechain"]["source"] == f"file {simple}" and rows["simplechain"]["leader_schedule"] == "stake"
     assert rows["installed2"]["source"] == "entry point installed_chain2:Installed"
+
+
+def test_a_crafted_message_that_breaks_a_team_handler_is_recorded_not_a_crash(tmp_path: Path) -> None:
+    """Red finds a bug in the team's merchant: a well-formed Purchase its handler cannot take. The world goes on;
+    the node's error is in the trace with the implementation's own line, and in the state's wire summary."""
+    fragile = Path(__file__).parent / "protocols" / "fragile_merchant.py"
+    sc = short(duration=12, **{"light_nodes.11.plugins": [{"name": "crafted_purchase"}]})
+    registry = default_registry([RED_PLUGINS / "crafted_purchase.py"])
+    res = run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(fragile)),
+                     report=False).result
+    assert res["plugin_faults"] == [] and res["verdict"] in ("red_won", "blue_won")
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()[1:]]
+    errors = [e for e in events if e["ev"] == "node_error"]
+    merchants = {f"merchant{i}" for i in (17, 18)}
+    assert {f"merchant{e['node']}" for e in errors} == merchants
+    assert all("OverflowError: order id 2147483648" in e["error"] and "fragile_merchant.py:" in e["where"]
+               for e in errors)
+    for name in merchants:
+        assert json.loads((tmp_path / "states" / f"{name}.json").read_text())["wire"]["handler_errors"] == 1

@@ -44,7 +44,7 @@ from arena.protocols.registry import protocol_class
 from arena.runtime.assembly import NodePlugins, assemble_plugins, plugin_uses, wire_transport
 from arena.runtime.crypto import fast_crypto
 from arena.runtime.keys import KeyFileError, generate_key, node_key, read_key_file, write_key_file
-from arena.runtime.message_boundary import MessageBoundary
+from arena.runtime.message_boundary import MessageBoundary, guard_handlers
 from arena.runtime.rng import stream
 from arena.runtime.trace import Trace
 from arena.scenario.yamlsource import ScenarioError
@@ -347,6 +347,8 @@ class LiveProcess:
         if not isinstance(c, Community):
             raise TypeError(f"{type(self.impl).__name__}.create_node returned {type(c).__name__}, not a Community")
         node.community = self._placed(c, node)
+        assert node.boundary is not None
+        guard_handlers(c, node.boundary.handler_error)
         g = node.setup.genesis
         if not node.setup.restarted and node.hooks.has("arena_genesis"):  # the arena tells the plugins, as in the sim
             node.hooks.genesis(stakes=dict(g.stakes), balances=dict(g.balances))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,7 +19,7 @@ from ipv8.community import Community
 from arena.protocols.api import Genesis, NodeSetup, Protocol
 from arena.protocols.base import WorldProtocol
 from arena.protocols.honest import bootstrap_addresses, genesis_fields, genesis_tables, node_config, workload_schedule
-from arena.runtime.message_boundary import MessageBoundary
+from arena.runtime.message_boundary import MessageBoundary, guard_handlers, where
 from arena.sim.loop import SimulationError
 from honest.env import NodeEnv, NodeHooks
 from honest.schema import account_of, public_key_of
@@ -118,6 +117,7 @@ class HostedProtocol(WorldProtocol):
         if not isinstance(community, Community):
             raise SimulationError(f"{type(self.impl).__name__}.create_node returned {type(community).__name__}, "
                                   "not a py-ipv8 Community", node.name)
+        guard_handlers(community, boundary.handler_error)
         if not setup.restarted and node.hooks.has("arena_genesis"):  # the arena's knowledge: it tells the plugins
             node.hooks.genesis(stakes=dict(self.genesis.stakes), balances=dict(self.genesis.balances))
         return community
@@ -185,14 +185,11 @@ class HostedProtocol(WorldProtocol):
 def failure(impl: Protocol, method: str, exc: BaseException, error: bool = True) -> str:
     """``OurChain.pay raised ValueError: no funds (ourchain.py:42)``: the innermost line of the failure that is not
     the arena's own (``error=False``: ``OurChain.pay failed (ourchain.py:42)``, for a report that adds the error)."""
-    where = ""
-    for frame in traceback.extract_tb(exc.__traceback__)[::-1]:
-        if "/arena/" not in frame.filename.replace("\\", "/"):
-            where = f" ({frame.filename}:{frame.lineno})"
-            break
+    line = where(exc)
+    at = f" ({line})" if line else ""
     if not error:
-        return f"{type(impl).__name__}.{method} failed{where}"
-    return f"{type(impl).__name__}.{method} raised {type(exc).__name__}: {exc}{where}"
+        return f"{type(impl).__name__}.{method} failed{at}"
+    return f"{type(impl).__name__}.{method} raised {type(exc).__name__}: {exc}{at}"
 
 
 def checked_state(raw: object, who: str) -> dict[str, Any]:

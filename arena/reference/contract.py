@@ -38,7 +38,7 @@ JSON_PATH = "contract.json"
 SOURCE = "honest/contract.py"
 
 LOCKED: dict[int, str] = {
-    1: "a6eaea6b2d8022e5cf7860411e0c0fb4c4645030fe472e1b7e529130a869f73f",
+    1: "1d7a7fa1c9e737e869baa39ccdf67c06d46345d9ea920c32122cb06ec6719065",
 }
 """``CONTRACT_VERSION -> fingerprint`` of every released contract. Change the contract on purpose: bump
 ``CONTRACT_VERSION`` in ``honest/contract.py``, add its new fingerprint here, run ``arena reference --write``."""

@@ -10,14 +10,19 @@ not have to: the arena puts this boundary on its endpoint, so the same hooks act
 - **in**: ``arena_incoming_packet`` first, then the packet must decode strictly and carry a valid signature, or it
   is dropped and counted before the Community sees it (it changes no state); then ``arena_incoming_message``.
   py-ipv8's own messages (ids 231-255: introductions, punctures) pass untouched.
+- **handlers**: a message that decodes but makes one of the Community's handlers raise (a crafted block, say) is a
+  finding, not a crash: :func:`guard_handlers` records it as a ``node_error`` event (the handler's own file:line)
+  and counts it in the ``wire`` summary, where py-ipv8 would only have logged a traceback.
 """
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ipv8.community import Community
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keys import PrivateKey
 
@@ -48,6 +53,7 @@ class MessageBoundary:
         self.sent: Counter[str] = Counter()
         self.violations: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self.handler_errors = 0
 
     # -- out -----------------------------------------------------------------------------------------------------
     def outgoing(self, pkt: Packet) -> None:
@@ -132,10 +138,44 @@ class MessageBoundary:
             return "malformed"
         return payload, key
 
+    def handler_error(self, exc: BaseException) -> None:
+        """One of the Community's handlers raised on a message: recorded (the first few), counted."""
+        self.handler_errors += 1
+        if self.handler_errors <= VIOLATIONS_RECORDED:
+            self._record("node_error", node=self.node, error=f"{type(exc).__name__}: {exc}"[:200], where=where(exc))
+
     def summary(self) -> dict[str, Any]:
         """What the node's state file carries under ``wire`` (``arena conform`` reads it)."""
         return {"sent": dict(sorted(self.sent.items())), "violations": dict(sorted(self.violations.items())),
-                "dropped": dict(sorted(self.dropped.items()))}
+                "dropped": dict(sorted(self.dropped.items())), "handler_errors": self.handler_errors}
 
 
-__all__ = ["MessageBoundary"]
+def where(exc: BaseException) -> str:
+    """The innermost ``file:line`` of a failure that is not the arena's own code (``""`` when there is none)."""
+    for frame in traceback.extract_tb(exc.__traceback__)[::-1]:
+        if "/arena/" not in frame.filename.replace("\\", "/"):
+            return f"{frame.filename}:{frame.lineno}"
+    return ""
+
+
+def guard_handlers(community: Community, on_error: Callable[[BaseException], None]) -> None:
+    """Wrap every message handler of ``community`` (py-ipv8's ``decode_map``) so that an exception is handed to
+    ``on_error`` instead of py-ipv8's log. The node goes on, as a real one would after a bad packet."""
+    table = community.decode_map
+    for msg_id, handler in enumerate(table):
+        if handler is not None:
+            table[msg_id] = _guarded(handler, on_error)
+
+
+def _guarded(handler: Callable[..., Any], on_error: Callable[[BaseException], None]) -> Callable[..., Any]:
+    def guarded(source: Any, data: bytes) -> Any:
+        try:
+            return handler(source, data)
+        except Exception as exc:
+            on_error(exc)
+            return None
+
+    return guarded
+
+
+__all__ = ["MessageBoundary", "guard_handlers", "where"]
