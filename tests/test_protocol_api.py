@@ -323,3 +323,13 @@ def test_a_crafted_message_that_breaks_a_team_handler_is_recorded_not_a_crash(tm
                for e in errors)
     for name in merchants:
         assert json.loads((tmp_path / "states" / f"{name}.json").read_text())["wire"]["handler_errors"] == 1
+
+
+def test_the_report_and_the_summary_name_the_protocol(both: dict[str, dict[str, Any]]) -> None:
+    from arena.cli.main import summary_tables
+    from arena.report.page import build_report
+
+    assert "protocol honest_api · " in build_report(both["api"]["dir"])
+    assert "protocol honest · " in build_report(both["builtin"]["dir"])
+    assert str(summary_tables(both["api"]["result"])[0].title).endswith("sim, protocol honest_api)")
+    assert "protocol" not in str(summary_tables(both["builtin"]["result"])[0].title)

@@ -296,7 +296,8 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
     from rich.table import Table
 
     tables = []
-    t = Table(title=f"{result['scenario']} (seed {result['seed']}, {result['backend']})")
+    protocol = f", protocol {result['protocol']}" if result.get("protocol") not in (None, "honest") else ""
+    t = Table(title=f"{result['scenario']} (seed {result['seed']}, {result['backend']}{protocol})")
     t.add_column("metric")
     t.add_column("value", overflow="fold")
     rows: list[tuple[str, str]] = []

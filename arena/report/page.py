@@ -46,7 +46,7 @@ def build_report(run_dir: Path, extra_dirs: Sequence[Path] = ()) -> str:
     r, h = d.result, d.h.header
     title = str(r.get("scenario") or h.get("scenario") or run_dir.name)
     sub = [f"seed {r.get('seed', h.get('seed', '?'))}", f"{r.get('backend', h.get('backend', '?'))} backend",
-           f"{d.spans.end:g} virtual s"]
+           f"protocol {d.h.genesis.get('protocol', 'honest')}", f"{d.spans.end:g} virtual s"]
     if r.get("wall_seconds") is not None:
         sub.append(f"{r['wall_seconds']} wall s")
     if r.get("red_enabled") is False or h.get("red_enabled") is False:
