@@ -134,15 +134,21 @@ def bootstrap_addresses(world: World, node: NodeRuntime) -> list[tuple[str, int]
     return [world.nodes[i].endpoint.address for i in reachable]
 
 
+def attach_plugins_with_accounts(world: World) -> GenesisTables:
+    """Each node's account on its context, then the scenario's plugins (each plugin's context copies the account),
+    then the genesis of the world's keys."""
+    for node in world.nodes:
+        node.context.account = account_of(node.key.pub().key_to_bin()).hex()
+    world.attach_scenario_plugins()
+    return genesis_tables(world.scenario, [bytes(n.key.pub().key_to_bin()) for n in world.nodes])
+
+
 class HonestProtocol(WorldProtocol):
     name = "honest"
 
     def prepare(self, world: World) -> None:
-        for node in world.nodes:  # before the plugins are attached: each plugin's context copies the account
-            node.context.account = account_of(node.key.pub().key_to_bin()).hex()
-        super().prepare(world)
         sc = world.scenario
-        g = genesis_tables(sc, [bytes(n.key.pub().key_to_bin()) for n in world.nodes])
+        g = attach_plugins_with_accounts(world)
         self.balances, self.stakes, self.names = g.balances, g.stakes, g.names
         self.stores: dict[int, MemoryStore] = {}
         for node in world.nodes:

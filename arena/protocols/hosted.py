@@ -18,7 +18,13 @@ from ipv8.community import Community
 
 from arena.protocols.api import Genesis, NodeSetup, Protocol
 from arena.protocols.base import WorldProtocol
-from arena.protocols.honest import bootstrap_addresses, genesis_fields, genesis_tables, node_config, workload_schedule
+from arena.protocols.honest import (
+    attach_plugins_with_accounts,
+    bootstrap_addresses,
+    genesis_fields,
+    node_config,
+    workload_schedule,
+)
 from arena.runtime.message_boundary import MessageBoundary, guard_handlers, where
 from arena.sim.loop import SimulationError
 from honest.env import NodeEnv, NodeHooks
@@ -78,11 +84,8 @@ class HostedProtocol(WorldProtocol):
 
     # -- before the run --------------------------------------------------------------------------------------------
     def prepare(self, world: World) -> None:
-        for node in world.nodes:  # before the plugins are attached: each plugin's context copies the account
-            node.context.account = account_of(node.key.pub().key_to_bin()).hex()
-        super().prepare(world)
         sc = world.scenario
-        g = genesis_tables(sc, [bytes(n.key.pub().key_to_bin()) for n in world.nodes])
+        g = attach_plugins_with_accounts(world)
         self.genesis = Genesis.of(g.balances, g.stakes, g.names)
         self.names = g.names
         self.durable: dict[int, dict[str, Any]] = {n.index: {} for n in world.nodes}
