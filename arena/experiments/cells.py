@@ -5,12 +5,14 @@ A battle's **cell id** is the sha256 of the canonical JSON (sorted keys, no spac
     {"v": 1, "scenario": <Scenario.digest(): sha256 of the resolved scenario after overrides>,
      "plugins": {<name>: <sha256 of the plugin's source file>, ... for every plugin the scenario names},
      "seed": <seed>, "red": <false for a baseline>,
-     "engine": <sha256 of the arena's and the honest protocol's own source, and py-ipv8's version>}
+     "engine": <sha256 of the arena's and the honest protocol's own source, and py-ipv8's version>,
+     "protocol": <sha256 of a team protocol's source file; only when the battle runs one (--protocol)>}
 
 so a result is reused only for the very battle that gave it: change the scenario, a parameter, a plugin's source
-(built-in ones too: found through the registry), the seed, or the code that runs and judges battles, and the id
-changes (a worker with another version of ipv8-arena computes another id, and refuses the battle). The output
-folder, the engine that schedules battles and the worker are not part of it: they change nothing in a battle.
+(built-in ones too: found through the registry), a team protocol's source, the seed, or the code that runs and
+judges battles, and the id changes (a worker with another version of ipv8-arena computes another id, and refuses
+the battle). The output folder, the engine that schedules battles and the worker are not part of it: they change
+nothing in a battle.
 
 Each finished battle is written at once to ``DIR/results/<cell id>.json`` (its summary, ``result.json`` and what
 replays it), so a crash loses no finished battle and ``--resume DIR`` runs only the ids that are missing.
@@ -105,11 +107,25 @@ def engine_digest() -> str:
     return h.hexdigest()
 
 
+def protocol_digest(ref: str) -> str:
+    """sha256 of the source file of a team's protocol ("" for a built-in, which the engine digest covers)."""
+    from arena.protocols.registry import protocol_class
+
+    cls = protocol_class(ref)
+    if cls is None:
+        return ""
+    source = inspect.getsourcefile(cls)
+    return hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else ""
+
+
 def cell_id(scenario: Scenario, registry: Registry, seed: int, red: bool = True) -> str:
     """The content hash naming one battle (see the module docstring for exactly what it covers)."""
     plugins = plugin_digests(registry, plugins_used(scenario.model_dump(mode="json")))
     doc = {"v": 1, "scenario": scenario.digest(), "plugins": plugins, "seed": seed, "red": red,
            "engine": engine_digest()}
+    protocol = protocol_digest(scenario.protocol)
+    if protocol:
+        doc["protocol"] = protocol
     return hashlib.sha256(canonical(doc)).hexdigest()
 
 

@@ -38,10 +38,11 @@ def replay_cell(tournament: Path, prefix: str, out: Path | None = None) -> tuple
     if rec.get("scenario") is None:
         raise CellError(f"cell {short(cell)}: no resolved scenario stored; it cannot be replayed from its id")
     sources = tuple((str(p), str(t)) for p, t in rec.get("plugin_sources", []))
+    protocol = tuple((str(p), str(t)) for p, t in rec.get("protocol_sources", []))
     target = out if out is not None else tournament / "replays" / short(cell)
     job = Job(str(rec["attack"]), str(rec["defense"]), int(rec["seed"]), "<stored>", (), str(target),
               bool(rec["red"]), tuple(p for p, _ in sources), json.dumps(rec["scenario"], sort_keys=True), cell,
-              sources)
+              sources, protocol)
     now = cell_id(job_scenario(job), job_registry(job), job.seed, job.red)
     if now != cell:
         raise CellError(f"cell {short(cell)} is now {short(now)}: a plugin's source changed since it ran, so this "

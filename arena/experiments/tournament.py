@@ -59,6 +59,7 @@ from arena.cli.progress import progress
 from arena.experiments.cells import CellStore, WorkerMismatch, cell_id, check_cell, materialize, short
 from arena.experiments.engines import Engine, EngineError, LocalEngine, make_engine
 from arena.plugin_host.registry import PluginError, Registry, default_registry
+from arena.protocols.registry import ProtocolError
 from arena.referee.baseline import compare
 from arena.referee.checkers import VERDICTS, Verdict, describe_fault
 from arena.referee.history import load_history
@@ -102,6 +103,8 @@ class Job:
     cell_id: str = ""
     #: (path, text) of each ``--plugin`` file: shipped with the task to workers that do not share the filesystem
     plugin_sources: tuple[tuple[str, str], ...] = ()
+    #: (path, text) of the ``--protocol`` file the battles run on (the scenario's ``protocol`` names its protocol)
+    protocol_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str, int, bool]:
@@ -134,7 +137,7 @@ def defense_plugins(setting: str) -> list[str]:
 
 def plan(registry: Registry, out: Path, attacks: Sequence[str] = (), defenses: Sequence[str] = (), seeds: int = 3,
          params: Sequence[tuple[str, Any]] = (), scenarios: dict[str, str] | None = None,
-         plugin_files: Sequence[str] = (), baseline: bool = True) -> Plan:
+         plugin_files: Sequence[str] = (), baseline: bool = True, protocol_files: Sequence[str] = ()) -> Plan:
     """Check the names and scenarios (every battle's scenario is loaded and checked against the registry once) and
     list the battles to run."""
     scenarios = dict(scenarios or {})
@@ -157,10 +160,12 @@ def plan(registry: Registry, out: Path, attacks: Sequence[str] = (), defenses: S
     common = tuple(params)
     files = tuple(plugin_files)
     sources = tuple((f, Path(f).read_text(encoding="utf-8")) for f in files)
+    protocol_sources = tuple((f, Path(f).read_text(encoding="utf-8")) for f in protocol_files)
 
     def job(a: str, d: str, s: int, sc: Scenario, ov: tuple[tuple[str, Any], ...], run_dir: Path, red: bool) -> Job:
         return Job(a, d, s, scenarios[a], ov, str(run_dir), red, files,
-                   json.dumps(sc.model_dump(mode="json"), sort_keys=True), cell_id(sc, registry, s, red), sources)
+                   json.dumps(sc.model_dump(mode="json"), sort_keys=True), cell_id(sc, registry, s, red), sources,
+                   protocol_sources)
 
     for a in attacks:
         base = load_scenario(scenarios[a], list(common))
@@ -196,6 +201,11 @@ def job_registry(job: Job) -> Registry:
 
 
 def job_scenario(job: Job) -> Scenario:
+    """The job's resolved scenario, its ``--protocol`` file loaded first (shipped source, like plugin files)."""
+    if job.protocol_sources:
+        from arena.protocols.registry import load_files
+
+        load_files(materialize(job.protocol_sources))
     return (scenario_from_dict(json.loads(job.scenario_json)) if job.scenario_json
             else load_scenario(job.scenario, list(job.overrides)))
 
@@ -323,7 +333,8 @@ def cell_record(job: Job) -> dict[str, Any]:
     """What replays a battle from its stored result alone: the resolved scenario, the seed, the plugin files."""
     return {"attack": job.attack, "defense": job.defense, "seed": job.seed, "red": job.red,
             "scenario": json.loads(job.scenario_json) if job.scenario_json else None,
-            "plugin_sources": [list(s) for s in job.plugin_sources], "run_dir": job.out_dir}
+            "plugin_sources": [list(s) for s in job.plugin_sources],
+            "protocol_sources": [list(s) for s in job.protocol_sources], "run_dir": job.out_dir}
 
 
 def stored_runs(p: Plan, store: CellStore) -> dict[tuple[str, str, int, bool], dict[str, Any]]:
@@ -493,6 +504,8 @@ def _split(values: Iterable[str]) -> list[str]:
 @click.option("--param", "params", multiple=True, help="Override a key in every scenario: duration=300.")
 @click.option("--scenario", "scenario_specs", multiple=True, help="ATTACK=PATH: play an attack in another scenario.")
 @click.option("--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False), help="Load a plugin file.")
+@click.option("--protocol", "protocol", default=None, help="Play every battle on this protocol instead of the "
+              "scenarios': a file (ourchain.py), an installed name, or package.module:Class (docs/protocols.md).")
 @click.option("--no-baseline", is_flag=True, help="Skip the red-off baselines (no cost columns).")
 @click.option("--expect-all", "expect_all", type=VERDICT_CHOICE, default=None,
               help="Exit 1 if any battle's verdict (baselines aside) is not this one.")
@@ -505,8 +518,8 @@ def _split(values: Iterable[str]) -> list[str]:
 @click.pass_context
 def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple[str, ...], seeds: int, jobs: int,
                    out_dir: str | None, params: tuple[str, ...], scenario_specs: tuple[str, ...],
-                   plugins: tuple[str, ...], no_baseline: bool, expect_all: str | None, cluster: str | None,
-                   resume_dir: str | None) -> None:
+                   plugins: tuple[str, ...], protocol: str | None, no_baseline: bool, expect_all: str | None,
+                   cluster: str | None, resume_dir: str | None) -> None:
     """Play every attack against every defense setting over several seeds, in parallel; leaderboard and heatmap."""
     if resume_dir is not None:
         if out_dir is not None and Path(out_dir).resolve() != Path(resume_dir).resolve():
@@ -522,10 +535,16 @@ def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple
             if not sep or not name or not path:
                 raise ScenarioError(f"--scenario {spec!r}: expected ATTACK=PATH")
             scenarios[name.strip()] = path.strip()
-        p = plan(default_registry(plugins), out, _split(attacks), _split(defenses), seeds,
-                 [parse_param(x) for x in params], scenarios, [str(Path(f).resolve()) for f in plugins],
-                 not no_baseline)
-    except (ScenarioError, PluginError) as exc:
+        overrides = [parse_param(x) for x in params]
+        protocol_files: list[str] = []
+        if protocol is not None:
+            from arena.protocols.registry import is_file_ref, scenario_name
+
+            overrides.append(("protocol", scenario_name(protocol)))
+            protocol_files = [str(Path(protocol).resolve())] if is_file_ref(protocol) else []
+        p = plan(default_registry(plugins), out, _split(attacks), _split(defenses), seeds, overrides, scenarios,
+                 [str(Path(f).resolve()) for f in plugins], not no_baseline, protocol_files)
+    except (ScenarioError, PluginError, ProtocolError) as exc:
         raise TournamentError(str(exc)) from None
     store = CellStore(out)
     done = stored_runs(p, store) if resume_dir is not None else {}
