@@ -60,3 +60,12 @@ def test_a_tournament_on_a_team_protocol_runs_and_replays(tmp_path: Path) -> Non
     assert "wire" in json.loads(state.read_text())  # the team's protocol ran, behind the boundary
     summary, recorded, _ = replay_cell(out, runs["none"]["cell_id"][:12], tmp_path / "replay")
     assert summary["trace_sha256"] == recorded
+
+
+def test_default_attacks_a_team_protocol_cannot_host_are_left_out_with_a_reason(tmp_path: Path) -> None:
+    params: list[tuple[str, Any]] = [("duration", 20), ("protocol", scenario_name(SIMPLECHAIN))]
+    p = plan(default_registry(), tmp_path, [], ["none"], 1, params, baseline=False, protocol_files=[str(SIMPLECHAIN)])
+    assert "channel_fraud" not in p.attacks and "double_spend" in p.attacks
+    assert "channel workload" in p.skipped["channel_fraud"]
+    honest = plan(default_registry(), tmp_path / "h", [], ["none"], 1, [("duration", 20)], baseline=False)
+    assert "channel_fraud" in honest.attacks and honest.skipped == {}

@@ -118,6 +118,8 @@ class Plan:
     seeds: list[int]
     scenarios: dict[str, str]
     jobs: list[Job] = field(default_factory=list)
+    #: default attacks left out, with why (their scenario needs what the battle's protocol does not have)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 # ================================================ planning ======================================================
@@ -143,6 +145,7 @@ def plan(registry: Registry, out: Path, attacks: Sequence[str] = (), defenses: S
     scenarios = dict(scenarios or {})
     red = sorted(n for n, i in registry.plugins.items() if i.team == "red")
     blue = sorted(n for n, i in registry.plugins.items() if i.team == "blue")
+    chosen = bool(attacks)
     attacks = list(attacks) or [n for n in red if getattr(registry.get(n).cls, "scenario", None) or n in scenarios]
     defenses = list(defenses) or [NONE, *blue]
     for a in attacks:
@@ -156,7 +159,14 @@ def plan(registry: Registry, out: Path, attacks: Sequence[str] = (), defenses: S
         for name in defense_plugins(d):
             if registry.get(name).team != "blue":
                 raise PluginError(f"--defenses: {name!r} is a red plugin")
-    p = Plan(attacks, defenses, list(range(1, seeds + 1)), scenarios)
+    protocol = dict(params).get("protocol")
+    skipped: dict[str, str] = {}
+    if not chosen and protocol not in (None, "honest"):  # the defaults: only the attacks the protocol can host
+        for a in list(attacks):
+            if load_scenario(scenarios[a], list(params)).channels.enabled:
+                attacks.remove(a)
+                skipped[a] = "its scenario runs the channel workload, which only the honest protocol has"
+    p = Plan(attacks, defenses, list(range(1, seeds + 1)), scenarios, skipped=skipped)
     common = tuple(params)
     files = tuple(plugin_files)
     sources = tuple((f, Path(f).read_text(encoding="utf-8")) for f in files)
@@ -553,6 +563,8 @@ def tournament_cmd(ctx: click.Context, attacks: tuple[str, ...], defenses: tuple
         engine = make_engine(cluster, jobs)
     except EngineError as exc:
         raise TournamentError(str(exc)) from None
+    for a, why in p.skipped.items():
+        console.print(f"[yellow]note:[/yellow] {escape(a)} left out: {escape(why)} (name it in --attacks to see why)")
     with engine:
         console.print(f"{len(p.jobs)} battles ({len(p.attacks)} attacks x {len(p.defenses)} defense settings x "
                       f"{len(p.seeds)} seeds{'' if no_baseline else ' + baselines'}) on {engine.describe} -> {out}"
