@@ -10,9 +10,11 @@
   battles run at once. Once one kind of test is used up, every worker takes the other. ``-n N`` (N workers, the
   ones beyond the cores being the lanes) and ``PYTEST_XDIST_AUTO_NUM_WORKERS`` are obeyed as they are.
 * Groups: tests marked ``xdist_group(NAME)`` run on one worker, one after another (``tests/test_arsenal.py``: tests
-  that read one shared battle find it already run). xdist's own ``--dist loadgroup`` cannot do this with pytest 9
-  (it renames ``item._nodeid``, which pytest 9 no longer reads), so the workers write their groups and live tests
-  to a file the controller's scheduler reads before it hands out any test. All this applies to the default
+  that read one shared battle find it already run). Tests that use a module-scoped fixture of their own module are
+  grouped by it without a mark (a module's battle, browser or cluster is built once, not once per worker). xdist's
+  own ``--dist loadgroup`` cannot do this with pytest 9 (it renames ``item._nodeid``, which pytest 9 no longer
+  reads), so the workers write their groups and live tests to a file the controller's scheduler reads before it
+  hands out any test. All this applies to the default
   ``--dist load``; any other ``--dist`` is xdist's own.
 * ``PYTHONDONTWRITEBYTECODE`` (some containers set it) is dropped for the session: with it every xdist worker, live
   node process and CLI subprocess compiles the arena from source again, and pytest rewrites it again (the ``arena``
@@ -82,10 +84,46 @@ def _rank(item: pytest.Item) -> int:
     return 2
 
 
+def _module_fixture_groups(items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped fixture of their own module (one value per parameter) are put in one
+    ``xdist_group``, unless they are marked with one already: otherwise each worker that gets one of them builds the
+    fixture again (a battle, a browser, a Dask cluster) and the module's setup is paid once per worker."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    keys: dict[int, list[str]] = {}
+    for i, item in enumerate(items):
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.getparent(pytest.Module)
+        info = getattr(item, "_fixtureinfo", None)
+        if module is None or info is None:
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        mine = []
+        for name in info.names_closure:
+            for fixturedef in info.name2fixturedefs.get(name, ()):
+                if fixturedef.scope == "module" and fixturedef.baseid == module.nodeid:
+                    mine.append(f"{module.nodeid}::{name}[{params.get(name, '')}]")
+        if mine:
+            keys[i] = mine
+            for key in mine[1:]:
+                parent[find(key)] = find(mine[0])
+    for i, mine in keys.items():
+        items[i].add_marker(pytest.mark.xdist_group(find(mine[0])))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Live, then slow, then the rest, each part in the order pytest gave it (fixture scopes kept together)."""
+    """Live, then slow, then the rest, each part in the order pytest gave it (fixture scopes kept together); tests
+    sharing a module-scoped fixture in one group."""
     items.sort(key=_rank)
+    _module_fixture_groups(items)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -187,3 +225,38 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             node.send_runtest_some([collection.index(nodeid) for nodeid, done in work_unit.items() if not done])
 
     return LaneScheduling(config, log)
+
+
+# ================================================ shared battles ==================================================
+#: ``arena tournament`` over sybil, eclipse x none, peer_diversity, one seed, 45 s battles (4 cells + 2 baselines)
+TINY_TOURNAMENT = ["tournament", "--attacks", "sybil,eclipse", "--defenses", "none", "--defenses", "peer_diversity",
+                   "--seeds", "1", "-j", "2", "--param", "duration=45", "--param", "settle=10"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tournament(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """:data:`TINY_TOURNAMENT` run once per worker, as ``arena tournament`` (the click result and its ``--out``).
+    ``tests/test_tournament.py`` and ``tests/test_scoring.py`` read it (only read: the folder is shared); their tests
+    are in the ``tiny_tournament`` xdist group, so it runs once in a session."""
+    from click.testing import CliRunner
+
+    from arena.cli.main import main
+
+    out = tmp_path_factory.mktemp("tiny_tournament") / "t"
+    return CliRunner().invoke(main, [*TINY_TOURNAMENT, "--out", str(out)]), out
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The README's first command, ``arena run scenarios/quickstart.yaml`` (the full 90 s battle: red steals), run
+    once per worker: its run directory (only read) and what it printed. ``tests/test_story.py`` and
+    ``tests/test_report_browser.py`` read it; their tests that do are in the ``quickstart`` xdist group."""
+    from click.testing import CliRunner
+
+    from arena.cli.main import main
+
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "quickstart.yaml"
+    out = tmp_path_factory.mktemp("quickstart") / "run"
+    res = CliRunner().invoke(main, ["run", str(scenario), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out, res.output

@@ -7,6 +7,7 @@ under pytest's default ``prepend`` import mode).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -138,7 +139,10 @@ def strategy_for(fmt: Any) -> st.SearchStrategy[Any]:
     raise AssertionError(f"no strategy for format {fmt!r}: teach tests/honest_kit.py about it")
 
 
+@functools.cache
 def payload_strategy(cls: type[Frozen]) -> st.SearchStrategy[Any]:
+    """One strategy object per class: Hypothesis strategies are immutable, and building (and validating) the nested
+    strategy again for every draw cost about half the CPU of the codec tests."""
     return st.tuples(*[strategy_for(f) for f in cls.format_list]).map(lambda args: cls(*args))
 
 

@@ -71,8 +71,11 @@ def mutate(data: bytes, how: tuple[str, int, int]) -> bytes:
     return data[:i] + data[i + 1:]
 
 
+# Examples per schema type (34 types): 40 valid encodings with 1-3 mutations each here, 40 random byte strings, 4
+# exhaustive single-byte sweeps, 30 encodings, 30 odd field values; was 60/40/4/60/40 (the suite's CPU budget, issue
+# #16). The round trip below also checks that every valid encoding re-encodes to its bytes.
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.__name__)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_compiled_decoder_agrees_with_the_round_trip(cls: type[Frozen], data: st.DataObject) -> None:
     obj = data.draw(instances(cls))
@@ -151,7 +154,7 @@ def our_pack(obj: Any) -> tuple[bool, Any]:
 
 
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.__name__)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_compiled_encoder_makes_py_ipv8s_bytes(cls: type[Frozen], data: st.DataObject) -> None:
     obj = data.draw(instances(cls))
@@ -164,7 +167,7 @@ odd_values = st.one_of(st.none(), st.integers(-2, 2**64 + 1), st.booleans(), st.
 
 
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.__name__)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_odd_field_values_pack_or_fail_as_py_ipv8_does(cls: type[Frozen], data: st.DataObject) -> None:
     """A plugin can hand any value to a schema constructor: the bytes, or the error type, are py-ipv8's."""

@@ -24,13 +24,10 @@ from typing import Any
 import pytest
 
 from arena.report.html import REPORT_NAME, write_report
-from arena.scenario.model import load_scenario
-from arena.sim.runner import run_battle
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("quickstart")]  # the battle: with tests/test_story.py
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 OUTPUT = ROOT / "tests" / "output" / "report_browser"
 CHROMIUM = Path("/usr/bin/chromium")
 #: No connection out: the machine's network is closed, and the report must not need one.
@@ -215,11 +212,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def battle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One full quickstart battle (the README's first command): red steals."""
-    out = tmp_path_factory.mktemp("report-browser") / "run"
-    run_battle(load_scenario(QUICKSTART), out_dir=out)
-    return out
+def battle(quickstart_run: tuple[Path, str]) -> Path:
+    """One full quickstart battle (the README's first command): red steals. Run once in a session and shared with
+    ``tests/test_story.py`` (``tests/conftest.py``); only read."""
+    return quickstart_run[0]
 
 
 @pytest.fixture(scope="module")

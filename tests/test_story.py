@@ -147,14 +147,17 @@ def test_reading_any_json_value_as_a_story_never_raises(raw: Any) -> None:
 
 
 # ================================================ the same sentences everywhere ==================================
-@pytest.fixture(scope="module")
-def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("story") / "run"
-    res = CliRunner().invoke(main, ["run", "scenarios/quickstart.yaml", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    return out, res.output
+@pytest.fixture
+def quickstart(quickstart_run: tuple[Path, str]) -> tuple[Path, str]:
+    """``arena run scenarios/quickstart.yaml``, run once in a session (``tests/conftest.py``): the tests that use it
+    are in the ``quickstart`` xdist group, with ``tests/test_report_browser.py``."""
+    return quickstart_run
 
 
+QUICKSTART_GROUP = pytest.mark.xdist_group("quickstart")
+
+
+@QUICKSTART_GROUP
 def test_arena_run_prints_the_sentences_that_result_json_and_the_report_hold(quickstart: tuple[Path, str]) -> None:
     out, printed = quickstart
     result = json.loads((out / "result.json").read_text())
@@ -172,6 +175,7 @@ def test_arena_run_prints_the_sentences_that_result_json_and_the_report_hold(qui
     assert all("(linked attempt: double_spend on light11" in item for item in items)
 
 
+@QUICKSTART_GROUP
 def test_arena_judge_tells_the_same_story(quickstart: tuple[Path, str]) -> None:
     out, _ = quickstart
     res = CliRunner().invoke(main, ["judge", str(out)])
@@ -180,6 +184,7 @@ def test_arena_judge_tells_the_same_story(quickstart: tuple[Path, str]) -> None:
     assert story.summary in " ".join(res.output.split())
 
 
+@QUICKSTART_GROUP
 def test_the_report_marks_each_attempt_and_gives_one_count_everywhere(quickstart: tuple[Path, str]) -> None:
     out, printed = quickstart
     result = json.loads((out / "result.json").read_text())
@@ -194,6 +199,7 @@ def test_the_report_marks_each_attempt_and_gives_one_count_everywhere(quickstart
     assert 'id="chart-height"' in page and "longest stretch without a new finalised height" in page
 
 
+@QUICKSTART_GROUP
 def test_the_report_lists_every_message_type_sent(quickstart: tuple[Path, str]) -> None:
     out, _ = quickstart
     page = build_report(out)
@@ -216,6 +222,7 @@ def test_the_longest_stall_is_found_between_finalisations_and_at_the_end() -> No
     assert longest_stall([], 30.0) == (0.0, 30.0)  # nothing finalised: the whole battle
 
 
+@QUICKSTART_GROUP
 def test_the_height_chart_draws_the_referees_finality_curve(quickstart: tuple[Path, str]) -> None:
     from arena.referee.history import load_history
     from arena.report.charts import longest_stall
@@ -243,6 +250,9 @@ def test_a_red_plugin_cannot_claim_success_for_payments_that_were_honoured(tmp_p
     doc = yaml.safe_load(Path("scenarios/day4_double_spend_defended.yaml").read_text())
     red = next(n for n in doc["light_nodes"] if isinstance(n, dict) and n.get("team") == "red")
     red["plugins"].append({"name": "story_liar"})
+    # 40 s instead of 120 (settle 10, as ``--param duration=40`` scales it), a third of the CPU: red's double spend
+    # still tries four times (at 5, 13, 21 and 29 s) and the liar writes four claims of its own, all refuted
+    doc["duration"], doc["settle"] = 40, 10
     path = tmp_path / "liar.yaml"
     path.write_text(yaml.safe_dump(doc))
     out = tmp_path / "run"

@@ -8,20 +8,18 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from arena.experiments.tournament import NONE, plan, run_tournament, tournament_cmd
 from arena.plugin_host.registry import default_registry
 
-SHORT = ["--param", "duration=45", "--param", "settle=10"]
-
 
 @pytest.mark.slow
-def test_tiny_tournament_has_one_cell_per_pair_with_correct_counts(tmp_path: Path) -> None:
-    out = tmp_path / "t"
-    res = CliRunner().invoke(tournament_cmd, ["--attacks", "sybil,eclipse", "--defenses", "none",
-                                              "--defenses", "peer_diversity", "--seeds", "1", "-j", "2",
-                                              "--out", str(out), *SHORT])
+@pytest.mark.xdist_group("tiny_tournament")
+def test_tiny_tournament_has_one_cell_per_pair_with_correct_counts(tiny_tournament: tuple[Result, Path]) -> None:
+    """``tests/conftest.py``'s tiny tournament (sybil, eclipse x none, peer_diversity; one seed; 45 s battles, settle
+    10 s), shared with ``tests/test_scoring.py``."""
+    res, out = tiny_tournament
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "tournament.json").read_text())
     assert (out / "heatmap.png").stat().st_size > 1000
