@@ -135,7 +135,9 @@ def test_a_protocol_cannot_lie_about_who_a_node_is(tmp_path: Path) -> None:
     liar.write_text(subclass("Liar", "liar_chain", "    def node_state(self, community, node):\n"
                              "        s = super().node_state(community, node)\n"
                              "        s.update(team='blue', name='validator0', up=True)\n        return s\n"))
-    res = run_battle(short(), out_dir=tmp_path / "r", protocol=protocols.resolve(str(liar)), report=False).result
+    # 24 s: the second attempt (t=13) steals on this seed, and red stays active until 18
+    res = run_battle(short(duration=24), out_dir=tmp_path / "r", protocol=protocols.resolve(str(liar)),
+                     report=False).result
     red = json.loads((tmp_path / "r" / "states" / "light16.json").read_text())
     assert (red["team"], red["name"]) == ("red", "light16")
     assert res["verdict"] == "red_won"  # the lie changed nothing the referee believes
@@ -156,7 +158,7 @@ def test_a_state_that_is_not_json_crashes_the_run_with_exit_3(tmp_path: Path) ->
 def test_unparseable_packets_are_dropped_at_the_boundary_before_the_implementation(tmp_path: Path) -> None:
     """A red prober sends every validator truncated, unknown, badly signed and malformed packets; each is counted
     as a drop by the boundary, and none reaches the honest node behind it (its own drop counters stay clean)."""
-    sc = short(**{"light_nodes.11.plugins": [{"name": "boundary_prober"}]})
+    sc = short(duration=12, **{"light_nodes.11.plugins": [{"name": "boundary_prober"}]})  # 3 rounds: t=3, 5, 7
     registry = default_registry([RED_PLUGINS / "boundary_prober.py"])
     res = run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(HONEST_API)),
                      report=False).result
