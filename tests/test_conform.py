@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from arena.cli.main import main
-from arena.conform import CHECK_NAMES, SINGLE, WIRE, BattleRun, CheckResult, run_checks
+from arena.conform import CHECK_NAMES, HANDLERS, SINGLE, WIRE, BattleRun, CheckResult, run_checks
 from arena.conform.table import table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +54,7 @@ def test_simplechain_example_passes_every_check(tmp_path: Path) -> None:
     ("non_schema_message", {WIRE}),
     ("forgets_intents", {"transfers conserve supply"}),
     ("wrong_leaders", {"chain verifies"}),
+    ("raises_on_submit", {HANDLERS}),
 ])
 def test_a_broken_protocol_fails_exactly_its_check(tmp_path: Path, broken: str, expected: set[str]) -> None:
     code, report = conform(str(PROTOCOLS / f"{broken}.py"), tmp_path)

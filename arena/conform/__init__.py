@@ -17,12 +17,14 @@ from arena.conform.checks import (
     check_chain,
     check_crash_restart,
     check_double_spend,
+    check_handlers,
     check_supply,
     check_wire,
 )
 from arena.protocols.base import WorldProtocol
 
-#: The kit: each check's name, the check, and the one battle it reads; then the wire check, which reads them all.
+#: The kit: each check's name, the check, and the one battle it reads; then the wire and handler checks, which
+#: read them all.
 SINGLE: tuple[tuple[str, Callable[[Path], CheckResult], str], ...] = (
     ("transfers conserve supply", check_supply, "transfers"),
     ("chain verifies", check_chain, "transfers"),
@@ -30,7 +32,8 @@ SINGLE: tuple[tuple[str, Callable[[Path], CheckResult], str], ...] = (
     ("crash and restart", check_crash_restart, "crash_restart"),
 )
 WIRE = "wire schema only"
-CHECK_NAMES = (*(name for name, _, _ in SINGLE), WIRE)
+HANDLERS = "handlers never raise"
+CHECK_NAMES = (*(name for name, _, _ in SINGLE), WIRE, HANDLERS)
 
 
 def protocol_factory(ref: str) -> Callable[[], WorldProtocol]:
@@ -60,11 +63,11 @@ def run_checks(runs: dict[str, BattleRun]) -> list[CheckResult]:
         run = runs[battle]
         out.append(CheckResult(name, battle, False, run.error) if run.error else fn(run.path))
     crashed = [r for r in runs.values() if r.error]
-    if crashed:
-        out.append(CheckResult(WIRE, ", ".join(runs), False,
-                               f"{crashed[0].name}: {crashed[0].error}"))
-    else:
-        out.append(check_wire([r.path for r in runs.values()]))
+    for name, check in ((WIRE, check_wire), (HANDLERS, check_handlers)):  # these read every battle
+        if crashed:
+            out.append(CheckResult(name, ", ".join(runs), False, f"{crashed[0].name}: {crashed[0].error}"))
+        else:
+            out.append(check([r.path for r in runs.values()]))
     return out
 
 
@@ -80,4 +83,5 @@ def conform(ref: str, out_root: Path, seed: int | None = None,
     return run_checks(runs)
 
 
-__all__ = ["CHECK_NAMES", "SINGLE", "WIRE", "BattleRun", "CheckResult", "conform", "protocol_factory", "run_checks"]
+__all__ = ["CHECK_NAMES", "HANDLERS", "SINGLE", "WIRE", "BattleRun", "CheckResult", "conform", "protocol_factory",
+           "run_checks"]

@@ -7,6 +7,7 @@ differently, so a protocol that passes is one the referee can judge.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,4 +220,48 @@ def check_wire(paths: Sequence[Path]) -> CheckResult:
                        "0 violations")
 
 
-__all__ = ["CheckResult", "check_chain", "check_crash_restart", "check_double_spend", "check_supply", "check_wire"]
+def check_handlers(paths: Sequence[Path]) -> CheckResult:
+    """No message the battles delivered made one of the implementation's handlers raise: zero ``node_error``
+    events and zero ``handler_errors`` in every node's ``wire`` summary (the arena's guard caught them; a real node
+    would have logged a traceback and, maybe, lost what it was doing)."""
+    name, battle = "handlers never raise", ", ".join(p.name for p in paths)
+    errors: Counter[str] = Counter()
+    first = ""
+    for path in paths:
+        h, why = _history(path)
+        if h is None:
+            return _fail(name, battle, f"{path.name}: {why}")
+        for s in h.all_states:
+            wire: Any = s.get("wire")
+            n = int(wire.get("handler_errors", 0) or 0) if isinstance(wire, dict) else 0
+            if n:
+                errors[str(s.get("name"))] += n
+        if not first:
+            found = _first_node_error(path)
+            if found is not None:
+                first = f"first: {found.get('error', '?')} at {found.get('where') or '?'}"
+    if errors:
+        top = ", ".join(f"{k} x{n}" for k, n in errors.most_common(4))
+        return _fail(name, battle, f"{sum(errors.values())} messages made a handler raise ({top}); {first}")
+    return CheckResult(name, battle, True, "every delivered message was handled without an exception")
+
+
+def _first_node_error(path: Path) -> dict[str, Any] | None:
+    """The first ``node_error`` event of a run's trace (the history keeps only what the referee reads)."""
+    trace = path / "trace.jsonl"
+    if not trace.is_file():
+        return None
+    with trace.open(encoding="utf-8") as fh:
+        for line in fh:
+            if '"node_error"' in line:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(ev, dict) and ev.get("ev") == "node_error":
+                    return ev
+    return None
+
+
+__all__ = ["CheckResult", "check_chain", "check_crash_restart", "check_double_spend", "check_handlers",
+           "check_supply", "check_wire"]
