@@ -94,15 +94,43 @@ def test_resume_runs_only_the_cells_whose_results_are_missing(dask: DaskEngine,
     assert dask.submitted == before
 
 
+class Lent(Engine):
+    """The module's LocalCluster lent to one command: it counts what it is given and is not closed with it."""
+
+    name = "dask"
+
+    def __init__(self, engine: DaskEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    @property
+    def describe(self) -> str:
+        return self.engine.describe
+
+    def run(self, fn: Any, items: Any) -> Iterator[Any]:
+        self.submitted += len(items)
+        return self.engine.run(fn, items)
+
+
 @pytest.mark.slow
-def test_the_command_on_local_2_then_resumed_on_local_processes(tmp_path: Path,
+def test_the_command_on_local_2_then_resumed_on_local_processes(dask: DaskEngine, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "t"
+    # the command's own make_engine (which reads and checks the address) makes its DaskEngine("local:2") here: the
+    # module's LocalCluster of two workers, rather than starting a second one (a few seconds of CPU in each worker)
+    lent: list[tuple[str, Lent]] = []
+
+    def on_the_module_cluster(address: str) -> Lent:
+        lent.append((address, Lent(dask)))
+        return lent[-1][1]
+
+    monkeypatch.setattr(engines, "DaskEngine", on_the_module_cluster)
     res = CliRunner().invoke(tournament_cmd, [*TINY_ARGS, "--out", str(out), "--cluster", "local:2"])
     assert res.exit_code == 0, res.output
     doc = json.loads((out / "tournament.json").read_text())
     ids = [r["cell_id"] for c in doc["cells"] for r in c["runs"]] + [b["cell_id"] for b in doc["baselines"]]
     assert len(set(ids)) == 3 and doc["timing"]["engine"] == "dask local:2"
+    assert [(address, engine.submitted) for address, engine in lent] == [("local:2", 3)]  # all three on the cluster
     (out / RESULTS / f"{ids[0]}.json").unlink()
     made: list[Engine] = []
 
