@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from arena.ipv8_oracle import SKIPS, skip_reason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,7 @@ def counts(output: str) -> dict[str, int]:
                                                    summary)}
 
 
+@pytest.mark.slow  # 121 of py-ipv8's tests in a child pytest: CI runs it
 def test_py_ipv8_community_discovery_and_dht_tests_pass_on_the_simulator() -> None:
     code, output = run_pytest("--pyargs", *ORACLE_MODULES)
     assert code == 0, output[-6000:]

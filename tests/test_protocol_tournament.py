@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from arena.experiments.cells import cell_id
 from arena.experiments.replay import replay_cell
 from arena.experiments.tournament import Job, job_registry, job_scenario, plan
@@ -46,6 +48,7 @@ def test_battles_carry_the_protocol_and_its_source_names_the_cell(tmp_path: Path
     assert cell_id(job_scenario(job2), job_registry(job2), job2.seed, job2.red) == job2.cell_id
 
 
+@pytest.mark.slow  # a tournament and a replay through the CLI
 def test_a_tournament_on_a_team_protocol_runs_and_replays(tmp_path: Path) -> None:
     out = tmp_path / "t"
     proc = subprocess.run([sys.executable, "-m", "arena.cli.main", "tournament", "--protocol", str(SIMPLECHAIN),

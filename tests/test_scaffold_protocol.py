@@ -35,6 +35,7 @@ def test_the_files_and_the_scenario(scaffold: list[Path]) -> None:
     assert "arena_battle" in scaffold[2].read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # the whole kit's battles
 def test_the_generated_protocol_passes_arena_conform(scaffold: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "conform"
     proc = subprocess.run([*ARENA, "conform", str(scaffold[0]), "--json", "--out", str(out)], capture_output=True,
@@ -60,6 +61,7 @@ def test_the_generated_protocol_passes_arena_conform(scaffold: list[Path], tmp_p
     assert set(contract.REQUIRED) <= seen
 
 
+@pytest.mark.slow  # a child pytest running a battle
 def test_the_generated_test_passes(scaffold: list[Path]) -> None:
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(scaffold[2])],
                           cwd=scaffold[0].parent, capture_output=True, text=True, timeout=300, check=False)

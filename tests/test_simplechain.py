@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from arena.cli.main import main
@@ -53,6 +54,7 @@ def test_the_undefended_double_spend_is_a_red_win(tmp_path: Path) -> None:
     assert r["stolen_by_plugin"] == {"double_spend": r["stolen"]}
 
 
+@pytest.mark.slow  # a full double-spend battle
 def test_the_confirmation_defense_acts_on_it_through_its_hook(tmp_path: Path) -> None:
     r = arena_run(ROOT / "scenarios" / "day4_double_spend_defended.yaml", tmp_path)
     assert r["verdict"] == "blue_won", r["verdict_reason"]
