@@ -83,7 +83,8 @@ class TxIncluded:
 
 @dataclass(frozen=True)
 class TxFinalized:
-    """A validator finalised a block holding this transaction."""
+    """A block holding this transaction is final, as its proposer saw it (recorded once per transaction, by the
+    proposer; the finalised chain in the states is what the verdict reads)."""
 
     EV: ClassVar[str] = "tx_finalized"
     node: int

@@ -80,7 +80,8 @@ class Finality(NodeBase):
         return True
 
     def _record_finality(self, previous: bytes) -> None:
-        """The referee contract's events of a finality step: each newly final transaction, then the new height."""
+        """The referee contract's events of a finality step: the transactions of our own newly final blocks (each
+        transaction is recorded once, by its block's proposer, not once per validator), then the new height."""
         tree = self.tree
         fresh = []
         for h in tree.ancestors(tree.finalized):
@@ -89,7 +90,7 @@ class Finality(NodeBase):
             fresh.append(h)
         for h in reversed(fresh):
             block = tree.block(h)
-            if block is not None:
+            if block is not None and block.header.proposer == self.account:
                 for tx in block.txs:
                     self.env.events.tx_finalized(tx, block)
         self.env.events.block_finalized(tree.finalized_height, tree.finalized)
