@@ -45,7 +45,7 @@ def test_tiny_tournament_has_one_cell_per_pair_with_correct_counts(tiny_tourname
 @pytest.mark.slow
 def test_results_do_not_depend_on_the_worker_count_and_replay_from_the_run_dir(tmp_path: Path) -> None:
     reg = default_registry()
-    params = [("duration", 30), ("settle", 5)]
+    params = [("duration", 15), ("settle", 3)]  # what is compared is the traces, whatever the battle's length
     one = run_tournament(plan(reg, tmp_path / "a", ["eclipse"], [NONE, "costly_identity"], 1, params,
                               baseline=False), jobs=1)
     two = run_tournament(plan(reg, tmp_path / "b", ["eclipse"], [NONE, "costly_identity"], 1, params,
