@@ -27,12 +27,12 @@ ATTACKS = {  # attack -> the kind of theft the referee scores
     "channel_fraud": "channel_fraud",
 }
 COST_SECONDS = 30  # how much of a battle a defense's cost is measured on (see the defense test)
-#: The attacks that win well within the first 60 s of their 120 s battle: there undefended, they steal 150
-#: (sybil), 200 (eclipse: the victim saw only red in 88% of 24 probes) and 150 (byzantine_validator), three times
-#: the 50 asked or more, and every defense shown against them still stops them (stolen 0, evidence, blue_won). Their
-#: battles, with and without the defense, run those 60 s. The channel fraud steals nothing in 60 s and the replays
-#: (from t=40) reach only 11 transfers: those and the watchtower run the whole battle.
-SECONDS = {"attack_sybil": 60, "attack_eclipse": 60, "attack_byzantine_validator": 60}
+#: The attacks that win well within the first 40 s of their 120 s battle (settle scaled to 10 s): there undefended,
+#: they steal 100 (sybil), 150 (eclipse: the victim saw only red in 81% of 16 probes) and 100 (byzantine_validator),
+#: twice the 50 asked or more (at 60 s: 150, 200, 150), and every defense shown against them still stops them (stolen
+#: 0, evidence, blue_won). Their battles, with and without the defense, run those 40 s. The channel fraud steals
+#: nothing in 60 s and the replays (from t=40) reach only 11 transfers: those and the watchtower run the whole battle.
+SECONDS = {"attack_sybil": 40, "attack_eclipse": 40, "attack_byzantine_validator": 40}
 DEFENSES = {  # defense -> the attack scenario it is shown against
     "costly_identity": "attack_sybil",
     "light_client_quorum": "attack_sybil",
