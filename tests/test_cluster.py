@@ -22,8 +22,9 @@ from arena.experiments.tournament import NONE, plan, run_tournament, stored_runs
 from arena.plugin_host.registry import default_registry
 from arena.scenario.model import load_scenario
 
-PARAMS = [("duration", 30), ("settle", 5)]
-SHORT = ["--param", "duration=30", "--param", "settle=5"]
+#: 20 s battles: eclipse still beats the undefended control (stolen 50) and peer_diversity still holds
+PARAMS = [("duration", 20), ("settle", 5)]
+SHORT = ["--param", "duration=20", "--param", "settle=5"]
 TINY_ARGS = ["--attacks", "eclipse", "--defenses", "none,peer_diversity", "--seeds", "1", *SHORT]
 GOSSIP_SINK = Path(__file__).parent / "red_plugins" / "gossip_sink.py"
 TINY_SWEEP = """\
@@ -244,7 +245,7 @@ def test_plan_ships_the_resolved_scenario_and_plugin_sources(tmp_path: Path) -> 
     plugin.write_text(GOSSIP_SINK.read_text())
     p = plan(default_registry([plugin]), tmp_path, ["eclipse"], [NONE], 1, PARAMS, plugin_files=[str(plugin)])
     job = next(j for j in p.jobs if j.red)
-    assert json.loads(job.scenario_json)["duration"] == 30
+    assert json.loads(job.scenario_json)["duration"] == 20
     assert job.plugin_sources == ((str(plugin), plugin.read_text()),)
     assert len({j.cell_id for j in p.jobs}) == len(p.jobs) == 2
 
