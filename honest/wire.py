@@ -38,8 +38,9 @@ def strict_decode(serializer: Any, payload_cls: type[Any], data: bytes, offset: 
     return codec.decode(payload_cls, bytes(data), offset)
 
 
-def split_packet(data: bytes) -> tuple[bytes, int, int, bool]:
-    """Read a signed packet's header once: (sender key, payload start, payload end, signature valid).
+def split_packet(data: bytes, verify: bool = True) -> tuple[bytes, int, int, bool]:
+    """Read a signed packet's header once: (sender key, payload start, payload end, signature valid; with
+    ``verify=False``, for a packet the reader signed itself, the signature is not checked and reads as valid).
 
     The layout is py-ipv8's ``BinMemberAuthenticationPayload`` after the 23-byte prefix: a two-byte key length,
     the key, the payload, then the signature over everything before it. Raises ``ValueError`` when the key runs
@@ -53,7 +54,7 @@ def split_packet(data: bytes) -> tuple[bytes, int, int, bool]:
     ec = default_eccrypto
     public_key = ec.key_from_public_bin(key_bin)
     sig_len = ec.get_signature_length(public_key)
-    valid = ec.is_valid_signature(public_key, data[:-sig_len], data[-sig_len:])
+    valid = not verify or ec.is_valid_signature(public_key, data[:-sig_len], data[-sig_len:])
     return key_bin, key_end, len(data) - sig_len, bool(valid)
 
 

@@ -336,3 +336,36 @@ def test_the_report_and_the_summary_name_the_protocol(both: dict[str, dict[str, 
     assert "protocol honest · " in build_report(both["builtin"]["dir"])
     assert str(summary_tables(both["api"]["result"])[0].title).endswith("sim, protocol honest_api)")
     assert "protocol" not in str(summary_tables(both["builtin"]["result"])[0].title)
+
+
+def test_a_replaced_outgoing_payload_is_signed_again_and_accepted(tmp_path: Path) -> None:
+    """A blue plugin replaces every Ping its validator sends on a team's protocol: the boundary packs and signs the
+    new payload with the node's key, so receivers accept it (no bad-signature drop anywhere) and see the new nonce."""
+    from arena import InMessage, NodeContext, OutMessage, Plugin, hookimpl
+    from honest.schema import Ping
+
+    replaced: list[int] = []
+    seen: list[int] = []
+
+    class Renonce(Plugin):
+        name = "renonce"
+        team = "blue"
+
+        @hookimpl
+        def arena_outgoing_message(self, node: NodeContext, message: OutMessage) -> None:
+            if node.index == 0 and isinstance(message.payload, Ping):
+                message.payload = Ping(message.payload.nonce ^ 0x5A5A5A5A)
+                replaced.append(message.payload.nonce)
+
+        @hookimpl
+        def arena_incoming_message(self, node: NodeContext, message: InMessage) -> None:
+            if isinstance(message.payload, Ping):
+                seen.append(message.payload.nonce)
+
+    registry = default_registry()
+    registry.add(Renonce, "tests/test_protocol_api.py")
+    sc = short(duration=12, **{"teams.blue.plugins": [{"name": "renonce"}]})
+    run_battle(sc, out_dir=tmp_path, registry=registry, protocol=protocols.resolve(str(HONEST_API)), report=False)
+    assert replaced and set(replaced) & set(seen)  # the replaced pings arrived, as replaced
+    for path in (tmp_path / "states").glob("*.json"):
+        assert "bad_signature" not in json.loads(path.read_text())["wire"]["dropped"], path.stem

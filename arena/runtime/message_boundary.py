@@ -58,7 +58,7 @@ class MessageBoundary:
     # -- out -----------------------------------------------------------------------------------------------------
     def outgoing(self, pkt: Packet) -> None:
         data = pkt.data
-        decoded = self._decode(data)
+        decoded = self._decode(data, verify=False)  # our own packet: its signature is ours
         if isinstance(decoded, str):
             self._violation(decoded, data)
         elif decoded is not None:
@@ -116,7 +116,7 @@ class MessageBoundary:
 
     # -- reading -------------------------------------------------------------------------------------------------
     @staticmethod
-    def _decode(data: bytes) -> tuple[Any, bytes] | str | None:
+    def _decode(data: bytes, verify: bool = True) -> tuple[Any, bytes] | str | None:
         """(payload, sender key) of a schema message; None for py-ipv8's own messages; else why it is not one."""
         if len(data) <= PREFIX:
             return "truncated"
@@ -127,7 +127,7 @@ class MessageBoundary:
         if cls is None:
             return "unknown_message"
         try:
-            key, start, end, valid = split_packet(data)
+            key, start, end, valid = split_packet(data, verify)
         except Exception:
             return "malformed"
         if not valid:
